@@ -1,0 +1,1 @@
+"""IntelliWatt Pipelines: vendor smart-meter files to canonical usage tables."""

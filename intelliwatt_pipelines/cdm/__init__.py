@@ -1,0 +1,1 @@
+"""The canonical data model: tables, schemas, migrations and revision-aware writes."""

@@ -1,0 +1,75 @@
+"""Canonical rules on interval frames, pure pandas: placeholders, revision order, local days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.sources.frames import INTERVAL_COLUMNS, typed_frame
+
+SERIES = ["esiid", "meter", "channel"]
+KEY = SERIES + ["ts_utc"]
+QUALITY_RANK = {"filled": 0, "estimated": 1, "actual": 2}
+
+
+def add_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
+    """Zero-kWh ``filled`` rows for every missing slot inside each series' delivered range.
+
+    The grid is in UTC, so a spring-forward day gets no invented slots and a fall-back day keeps
+    both passes of its repeated hour.
+    """
+    if frame.empty:
+        return frame
+    parts = [frame]
+    for (esiid, meter, channel), series in frame.groupby(SERIES, sort=False):
+        step = int(series["interval_minutes"].min())
+        grid = pd.date_range(series["ts_utc"].min(), series["ts_utc"].max(), freq=f"{step}min")
+        missing = grid.difference(pd.DatetimeIndex(series["ts_utc"]))
+        if len(missing):
+            parts.append(pd.DataFrame({
+                "esiid": esiid, "meter": meter, "channel": channel, "ts_utc": missing,
+                "interval_minutes": step, "kwh": 0.0, "quality": "filled", "revised_at": pd.NaT,
+            }))
+    return typed_frame(pd.concat(parts, ignore_index=True)) if len(parts) > 1 else frame
+
+
+def newest_per_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per key: the same winner the warehouse upsert would pick.
+
+    Order: a real reading beats a placeholder; then the later revision; then actual beats
+    estimated; at a full tie the later row (the later delivery) wins.
+    """
+    if frame.empty:
+        return frame
+    ranked = frame.assign(
+        _real=(frame["quality"] != "filled").astype("int8"),
+        _q=frame["quality"].map(QUALITY_RANK).astype("int8"),
+        _pos=np.arange(len(frame)),
+    )
+    ranked = ranked.sort_values(KEY + ["_real", "revised_at", "_q", "_pos"], na_position="first", kind="mergesort")
+    return ranked.drop_duplicates(KEY, keep="last")[INTERVAL_COLUMNS].reset_index(drop=True)
+
+
+def local_dates(ts_utc: pd.Series) -> pd.Series:
+    return ts_utc.dt.tz_convert(CENTRAL_TZ).dt.date
+
+
+def day_bounds_utc(day: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of a Central local day as UTC instants (23, 24 or 25 hours long)."""
+    start = pd.Timestamp(day).tz_localize(CENTRAL_TZ)
+    end = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(CENTRAL_TZ)
+    return start.tz_convert("UTC"), end.tz_convert("UTC")
+
+
+def expected_intervals(day: dt.date, interval_minutes: int) -> int:
+    start, end = day_bounds_utc(day)
+    return int((end - start) / pd.Timedelta(minutes=interval_minutes))
+
+
+def touched_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (esiid, meter, channel, local_date) in a frame."""
+    return (frame[SERIES].assign(local_date=local_dates(frame["ts_utc"]))
+            .drop_duplicates().reset_index(drop=True))

@@ -1,0 +1,185 @@
+"""Revision-aware writes to the canonical tables, and the reads that feed completeness.
+
+Intervals are staged (COPY on PostgreSQL), deduplicated in the batch, then merged with one
+``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE`` whose WHERE admits only a row that wins by the
+rules and really differs, so re-ingesting identical data writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUMNS
+from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
+from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key
+from intelliwatt_pipelines.cdm.tables import (
+    daily_completeness,
+    raw_file_coverage,
+    usage_interval,
+)
+
+INTERVAL_VALUES = ["interval_minutes", "kwh", "quality", "revised_at", "source", "raw_file_id"]
+
+
+def _insert(conn: sa.Connection, table: sa.Table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _stage(conn: sa.Connection, table: sa.Table) -> sa.Table:
+    """A per-connection temporary copy of ``table``'s columns, emptied for this batch."""
+    name = f"stage_{table.name}"
+    stage = sa.Table(name, sa.MetaData(), *[sa.Column(c.name, c.type) for c in table.columns],
+                     prefixes=["TEMPORARY"])
+    stage.create(conn, checkfirst=True)
+    conn.execute(stage.delete())
+    return stage
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    values = frame[columns].astype(object)
+    return list(values.where(values.notna(), None).itertuples(index=False, name=None))
+
+
+def _load(conn: sa.Connection, stage: sa.Table, frame: pd.DataFrame) -> None:
+    columns = [c.name for c in stage.columns]
+    rows = _records(frame, columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()
+        with cursor.copy(f"COPY {stage.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    elif rows:
+        conn.execute(stage.insert(), [dict(zip(columns, r)) for r in rows])
+
+
+def _winner_condition(target: sa.Table, incoming) -> sa.ColumnElement[bool]:
+    """Does the incoming row replace the stored one? Mirrors ``normalize.newest_per_key``."""
+    t, e = target.c, incoming
+    both_real = sa.and_(t.quality != "filled", e.quality != "filled")
+    same_revision = sa.or_(sa.and_(t.revised_at.is_(None), e.revised_at.is_(None)), t.revised_at == e.revised_at)
+    wins = sa.or_(
+        sa.and_(t.quality == "filled", e.quality != "filled"),
+        sa.and_(both_real, sa.or_(
+            e.revised_at > t.revised_at,
+            sa.and_(t.revised_at.is_(None), e.revised_at.is_not(None)),
+            sa.and_(same_revision, e.quality == "actual", t.quality == "estimated"),
+            # No revision date at all (simple CSVs): the later delivery wins.
+            sa.and_(t.revised_at.is_(None), e.revised_at.is_(None), t.quality == e.quality),
+        )),
+    )
+    changed = sa.or_(*[getattr(e, c).is_distinct_from(getattr(t, c))
+                       for c in ("interval_minutes", "kwh", "quality", "revised_at")])
+    return sa.and_(wins, changed)
+
+
+def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, raw_file_id: int) -> int:
+    """Merge an interval frame into ``usage_interval``. Returns the number of rows inserted or changed."""
+    if frame.empty:
+        return 0
+    batch = newest_per_key(frame).assign(source=source, raw_file_id=raw_file_id)
+    stage = _stage(conn, usage_interval)
+    _load(conn, stage, batch)
+    columns = [c.name for c in usage_interval.columns]
+    stmt = _insert(conn, usage_interval).from_select(columns, sa.select(*stage.c).where(sa.true()))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in usage_interval.primary_key],
+        set_={c: getattr(stmt.excluded, c) for c in INTERVAL_VALUES},
+        where=_winner_condition(usage_interval, stmt.excluded),
+    )
+    return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+
+
+def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -> None:
+    """Record which series and local days a raw file holds (for rebuilding from raw)."""
+    if frame.empty:
+        return
+    cov = (frame.assign(local_date=local_dates(frame["ts_utc"]))
+           .groupby(SERIES, sort=False)
+           .agg(first_local_date=("local_date", "min"), last_local_date=("local_date", "max"),
+                intervals=("ts_utc", "size")).reset_index())
+    rows = [dict(r, raw_file_id=raw_file_id, intervals=int(r["intervals"])) for r in cov.to_dict("records")]
+    stmt = _insert(conn, raw_file_coverage).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["raw_file_id"] + SERIES,
+        set_={c: getattr(stmt.excluded, c) for c in ("first_local_date", "last_local_date", "intervals")},
+    )
+    conn.execute(stmt)
+
+
+def read_intervals(conn: sa.Connection, esiid: str, meter: str, channel: str,
+                   start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    t = usage_interval.c
+    rows = conn.execute(
+        sa.select(t.esiid, t.meter, t.channel, t.ts_utc, t.interval_minutes, t.kwh, t.quality)
+        .where(t.esiid == esiid, t.meter == meter, t.channel == channel,
+               t.ts_utc >= start.to_pydatetime(), t.ts_utc < end.to_pydatetime())
+    ).all()
+    df = pd.DataFrame(rows, columns=["esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality"])
+    df["ts_utc"] = pd.to_datetime(df["ts_utc"], utc=True)
+    return df
+
+
+def series_bounds(conn: sa.Connection, esiid: str, meter: str, channel: str) -> tuple | None:
+    """(first real interval start, last real interval end) of a series over everything stored."""
+    t = usage_interval.c
+    where = sa.and_(t.esiid == esiid, t.meter == meter, t.channel == channel, t.quality != "filled")
+    first, last = conn.execute(sa.select(sa.func.min(t.ts_utc), sa.func.max(t.ts_utc)).where(where)).one()
+    if first is None:
+        return None
+    step = conn.execute(sa.select(t.interval_minutes).where(where, t.ts_utc == last)).scalar_one()
+    return pd.Timestamp(_utc(first)), pd.Timestamp(_utc(last)) + pd.Timedelta(minutes=step)
+
+
+def _utc(value) -> dt.datetime:
+    # Aggregates bypass the column type on SQLite and come back as text.
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def refresh_completeness(conn: sa.Connection, days: pd.DataFrame) -> pd.DataFrame:
+    """Recompute ``daily_completeness`` for the given series-days from the stored intervals.
+
+    Days that no longer have any interval lose their row. Returns the rows now stored.
+    """
+    out = []
+    for key, group in days.groupby(SERIES, sort=False):
+        dates = sorted(set(group["local_date"]))
+        start, _ = day_bounds_utc(dates[0])
+        _, end = day_bounds_utc(dates[-1])
+        stored = read_intervals(conn, *key, start, end)
+        stored = stored[local_dates(stored["ts_utc"]).isin(dates)] if len(stored) else stored
+        rows = compute_completeness(stored, {key: series_bounds(conn, *key)})
+        _delete_completeness(conn, key, set(dates) - set(rows["local_date"]))
+        _upsert_completeness(conn, rows)
+        out.append(rows)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COMPLETENESS_COLUMNS)
+
+
+def _upsert_completeness(conn: sa.Connection, rows: pd.DataFrame) -> None:
+    if rows.empty:
+        return
+    records = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+               for r in rows.to_dict("records")]
+    values = [c for c in COMPLETENESS_COLUMNS if c not in SERIES + ["local_date"]]
+    stmt = _insert(conn, daily_completeness).values(records)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=SERIES + ["local_date"],
+        set_={c: getattr(stmt.excluded, c) for c in values},
+        where=sa.or_(*[getattr(stmt.excluded, c).is_distinct_from(daily_completeness.c[c]) for c in values]),
+    )
+    conn.execute(stmt)
+
+
+def _delete_completeness(conn: sa.Connection, key: tuple, dates: Iterable[dt.date]) -> None:
+    dates = list(dates)
+    if dates:
+        c = daily_completeness.c
+        conn.execute(daily_completeness.delete().where(
+            c.esiid == key[0], c.meter == key[1], c.channel == key[2], c.local_date.in_(dates)))

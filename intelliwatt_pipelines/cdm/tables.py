@@ -1,0 +1,115 @@
+"""Canonical tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps are UTC instants: timestamptz on PostgreSQL, naive-UTC text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+RAW_STATUSES = ("received", "normalized", "failed", "quarantined")
+
+raw_file = sa.Table(
+    "raw_file", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("storage_uri", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("rows_read", sa.Integer),
+    sa.Column("rows_valid", sa.Integer),
+    sa.Column("rows_invalid", sa.Integer),
+    sa.Column("rows_skipped", sa.Integer),
+    sa.Column("normalized_at", UTCDateTime),
+    sa.Column("parent_id", BigId, sa.ForeignKey("raw_file.id")),
+    sa.Column("run_id", sa.String(64)),
+    sa.CheckConstraint(f"status IN {RAW_STATUSES}", name="ck_raw_file_status"),
+)
+
+usage_interval = sa.Table(
+    "usage_interval", metadata,
+    sa.Column("esiid", sa.String(22), primary_key=True),
+    sa.Column("meter", sa.String(40), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("ts_utc", UTCDateTime, primary_key=True),
+    sa.Column("interval_minutes", sa.SmallInteger, nullable=False),
+    sa.Column("kwh", sa.Float, nullable=False),
+    sa.Column("quality", sa.String(10), nullable=False),
+    sa.Column("revised_at", UTCDateTime),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), nullable=False),
+    sa.CheckConstraint("channel IN ('consumption', 'generation')", name="ck_usage_interval_channel"),
+    sa.CheckConstraint("quality IN ('actual', 'estimated', 'filled')", name="ck_usage_interval_quality"),
+)
+
+daily_completeness = sa.Table(
+    "daily_completeness", metadata,
+    sa.Column("esiid", sa.String(22), primary_key=True),
+    sa.Column("meter", sa.String(40), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("local_date", sa.Date, primary_key=True),
+    sa.Column("interval_minutes", sa.SmallInteger, nullable=False),
+    sa.Column("expected_intervals", sa.Integer, nullable=False),
+    sa.Column("actual_intervals", sa.Integer, nullable=False),
+    sa.Column("estimated_intervals", sa.Integer, nullable=False),
+    sa.Column("filled_intervals", sa.Integer, nullable=False),
+    sa.Column("kwh_real", sa.Float, nullable=False),
+    sa.Column("kwh_filled", sa.Float, nullable=False),
+    sa.Column("completeness", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.CheckConstraint("status IN ('complete', 'partial', 'gaps')", name="ck_daily_completeness_status"),
+)
+
+# Which raw files hold which series and local days: the index a backfill uses to rebuild from raw.
+raw_file_coverage = sa.Table(
+    "raw_file_coverage", metadata,
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), primary_key=True),
+    sa.Column("esiid", sa.String(22), primary_key=True),
+    sa.Column("meter", sa.String(40), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("first_local_date", sa.Date, nullable=False),
+    sa.Column("last_local_date", sa.Date, nullable=False),
+    sa.Column("intervals", sa.Integer, nullable=False),
+    sa.Index("ix_raw_file_coverage_esiid", "esiid", "first_local_date"),
+)
+
+# Inbox entries already taken (path, size, mtime), so listings stay cheap and nothing is taken twice.
+inbox_entry = sa.Table(
+    "inbox_entry", metadata,
+    sa.Column("source", sa.String(40), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size_bytes", sa.BigInteger, primary_key=True),
+    sa.Column("mtime_ns", sa.BigInteger, primary_key=True),
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+)

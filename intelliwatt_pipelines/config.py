@@ -1,0 +1,47 @@
+"""Settings from the environment, with embedded defaults under one local folder.
+
+Every setting is an environment variable; nothing secret lives in code. The defaults put the
+SQLite warehouse, the raw store, the inbox and the Dagster home under ``INTELLIWATT_HOME``
+(``./.intelliwatt``) so a fresh checkout runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CENTRAL_TZ = "America/Chicago"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_url: str
+    raw_store_url: str
+    inbox_dir: Path
+    partition_start: str
+    max_invalid_fraction: float
+    completeness_threshold: float
+    inbox_min_age_seconds: float
+    inbox_batch_files: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = Path(_env("INTELLIWATT_HOME", ".intelliwatt")).resolve()
+        return cls(
+            home=home,
+            warehouse_url=_env("INTELLIWATT_WAREHOUSE_URL", f"sqlite:///{home / 'warehouse.db'}"),
+            raw_store_url=_env("INTELLIWATT_RAW_STORE_URL", str(home / "raw")),
+            inbox_dir=Path(_env("INTELLIWATT_INBOX_DIR", str(home / "inbox"))).resolve(),
+            partition_start=_env("INTELLIWATT_PARTITION_START", "2024-01-01"),
+            max_invalid_fraction=float(_env("INTELLIWATT_MAX_INVALID_FRACTION", "0")),
+            completeness_threshold=float(_env("INTELLIWATT_COMPLETENESS_THRESHOLD", "0.95")),
+            inbox_min_age_seconds=float(_env("INTELLIWATT_INBOX_MIN_AGE_SECONDS", "2")),
+            inbox_batch_files=int(_env("INTELLIWATT_INBOX_BATCH_FILES", "50")),
+        )

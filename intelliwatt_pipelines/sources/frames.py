@@ -1,0 +1,132 @@
+"""The typed interval frame every usage parser returns, and helpers shared by the parsers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.sources.errors import ParseError
+
+# esiid, meter, channel identify a series; ts_utc is the interval start (UTC).
+INTERVAL_COLUMNS = [
+    "esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at",
+]
+UNKNOWN_METER = "unknown"
+ESIID_RE = re.compile(r"^(\d{17}|\d{22})$")
+MAX_PROBLEMS = 20
+
+
+@dataclass
+class ParsedIntervals:
+    kind: str
+    frame: pd.DataFrame
+    rows_read: int
+    rows_invalid: int = 0
+    rows_skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rows_valid(self) -> int:
+        return len(self.frame)
+
+
+def empty_frame() -> pd.DataFrame:
+    return typed_frame(pd.DataFrame({c: [] for c in INTERVAL_COLUMNS}))
+
+
+def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Coerce to the canonical dtypes (strings as str, times as UTC datetimes)."""
+    out = pd.DataFrame(index=df.index)
+    for col in ("esiid", "meter", "channel", "quality"):
+        out[col] = df[col].astype(str) if len(df) else pd.Series([], dtype=str)
+    out["ts_utc"] = pd.to_datetime(df["ts_utc"], utc=True).astype("datetime64[us, UTC]")
+    out["interval_minutes"] = df["interval_minutes"].astype("int64")
+    out["kwh"] = df["kwh"].astype("float64")
+    out["revised_at"] = pd.to_datetime(df["revised_at"], utc=True).astype("datetime64[us, UTC]")
+    return out[INTERVAL_COLUMNS].reset_index(drop=True)
+
+
+def decode_text(data: bytes) -> str:
+    """Vendor CSVs are UTF-8 (sometimes with a BOM). Anything else is not a usage file."""
+    if b"\x00" in data[:65536]:
+        raise ParseError("file is binary (contains NUL bytes), not a CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"file is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+    if not text.strip():
+        raise ParseError("file is empty")
+    return text
+
+
+def first_line(text: str) -> str:
+    return text.split("\n", 1)[0].strip().strip("\r")
+
+
+class Problems:
+    """Collects invalid-row reasons: a count per reason and the first few line numbers."""
+
+    def __init__(self) -> None:
+        self.invalid = np.zeros(0, dtype=bool)
+        self.messages: list[str] = []
+
+    def start(self, n: int) -> None:
+        self.invalid = np.zeros(n, dtype=bool)
+
+    def flag(self, mask: np.ndarray | pd.Series, reason: str, *, lines: np.ndarray | None = None) -> None:
+        """Mark rows invalid. ``lines`` maps row positions to file line numbers (default: header + 1)."""
+        mask = np.asarray(mask, dtype=bool) & ~self.invalid
+        if not mask.any():
+            return
+        rows = np.flatnonzero(mask)
+        numbers = (rows + 2) if lines is None else lines[rows]
+        shown = ", ".join(str(n) for n in numbers[:5])
+        more = "" if len(rows) <= 5 else f" and {len(rows) - 5} more"
+        self.messages.append(f"{reason}: {len(rows)} row(s), line {shown}{more}")
+        self.invalid |= mask
+
+
+def localize_central(local: pd.Series, dst_first: np.ndarray) -> pd.Series:
+    """Local Central clock times to UTC instants.
+
+    ``dst_first`` says, for each row, whether an ambiguous (fall-back) time is its first, daylight
+    pass. Times that do not exist (the spring-forward gap) become NaT for the caller to judge.
+    """
+    idx = pd.DatetimeIndex(local)
+    aware = idx.tz_localize(CENTRAL_TZ, ambiguous=np.asarray(dst_first, dtype=bool), nonexistent="NaT")
+    return pd.Series(aware.tz_convert("UTC"), index=local.index)
+
+
+def parse_many(values: pd.Series, formats: list[str]) -> pd.Series:
+    """Parse date strings with the first matching format, over unique values only (files repeat them)."""
+    uniq = pd.Series(values.unique())
+    parsed = pd.Series(pd.NaT, index=uniq.index, dtype="datetime64[us]")
+    for fmt in formats:
+        todo = parsed.isna()
+        if not todo.any():
+            break
+        parsed[todo] = pd.to_datetime(uniq[todo], format=fmt, errors="coerce")
+    return values.map(dict(zip(uniq, parsed))).astype("datetime64[us]")
+
+
+def check_esiids(esiid: pd.Series, problems: Problems) -> None:
+    problems.flag(~esiid.str.fullmatch(ESIID_RE.pattern), "ESIID is not 17 or 22 digits")
+
+
+def check_kwh(raw: pd.Series, problems: Problems, *, blank_ok: pd.Series | None = None) -> pd.Series:
+    """Numeric, non-negative kWh. Blank cells are left as NaN for the caller to decide about."""
+    kwh = pd.to_numeric(raw, errors="coerce")
+    blank = raw.eq("")
+    problems.flag(kwh.isna() & ~blank, "kWh is not a number")
+    problems.flag(kwh.notna() & ~np.isfinite(kwh.fillna(0)), "kWh is not finite")
+    problems.flag(kwh < 0, "kWh is negative")
+    return kwh
+
+
+def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """0 for the first row with these key values in file order, 1 for the second, and so on."""
+    return df.groupby(keys, sort=False).cumcount().to_numpy()
