@@ -27,7 +27,7 @@ from intelliwatt_pipelines.cdm.tables import (
 INTERVAL_VALUES = ["interval_minutes", "kwh", "quality", "revised_at", "source", "raw_file_id"]
 
 
-def _insert(conn: sa.Connection, table: sa.Table):
+def dialect_insert(conn: sa.Connection, table: sa.Table):
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -86,7 +86,7 @@ def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, r
     stage = _stage(conn, usage_interval)
     _load(conn, stage, batch)
     columns = [c.name for c in usage_interval.columns]
-    stmt = _insert(conn, usage_interval).from_select(columns, sa.select(*stage.c).where(sa.true()))
+    stmt = dialect_insert(conn, usage_interval).from_select(columns, sa.select(*stage.c).where(sa.true()))
     stmt = stmt.on_conflict_do_update(
         index_elements=[c.name for c in usage_interval.primary_key],
         set_={c: getattr(stmt.excluded, c) for c in INTERVAL_VALUES},
@@ -104,7 +104,7 @@ def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -
            .agg(first_local_date=("local_date", "min"), last_local_date=("local_date", "max"),
                 intervals=("ts_utc", "size")).reset_index())
     rows = [dict(r, raw_file_id=raw_file_id, intervals=int(r["intervals"])) for r in cov.to_dict("records")]
-    stmt = _insert(conn, raw_file_coverage).values(rows)
+    stmt = dialect_insert(conn, raw_file_coverage).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["raw_file_id"] + SERIES,
         set_={c: getattr(stmt.excluded, c) for c in ("first_local_date", "last_local_date", "intervals")},
@@ -168,7 +168,7 @@ def _upsert_completeness(conn: sa.Connection, rows: pd.DataFrame) -> None:
     records = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
                for r in rows.to_dict("records")]
     values = [c for c in COMPLETENESS_COLUMNS if c not in SERIES + ["local_date"]]
-    stmt = _insert(conn, daily_completeness).values(records)
+    stmt = dialect_insert(conn, daily_completeness).values(records)
     stmt = stmt.on_conflict_do_update(
         index_elements=SERIES + ["local_date"],
         set_={c: getattr(stmt.excluded, c) for c in values},

@@ -1,0 +1,127 @@
+"""``intelliwatt``: headless ingest, backfills, migrations and the sample seed.
+
+Runs go through the same Dagster definitions, in-process, and are recorded in the Dagster instance
+under ``DAGSTER_HOME`` (default ``$INTELLIWATT_HOME/dagster_home``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.config import Settings
+
+
+def _instance(settings: Settings):
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = settings.home / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def cmd_ingest(settings: Settings, args) -> int:
+    from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
+    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE
+    from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
+    from intelliwatt_pipelines.defs.resources import WarehouseResource
+    from intelliwatt_pipelines.ingest.inbox import list_inbox, new_entries
+
+    if args.inbox:
+        settings = dataclasses.replace(settings, inbox_dir=Path(args.inbox).resolve())
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    listing = list_inbox(settings.inbox_dir)
+    todo = new_entries(engine, INBOX_SOURCE, listing)
+    print(f"inbox {settings.inbox_dir}: {len(listing)} file(s), {len(todo)} new")
+    if not todo:
+        return 0
+    job = build_defs(settings).resolve_job_def(INGEST_JOB)
+    instance = _instance(settings)
+    ok = True
+    for i in range(0, len(todo), settings.inbox_batch_files):
+        batch = todo[i:i + settings.inbox_batch_files]
+        config = {"ops": {"raw_files": {"config": {"source": INBOX_SOURCE, "entries": [
+            {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in batch]}}}}
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        ok &= result.success
+        print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    e, r = inbox_entry.c, raw_file.c
+    with engine.connect() as conn:
+        for entry in todo:
+            row = conn.execute(sa.select(r.filename, r.status, r.rows_valid, r.rows_invalid, r.error)
+                               .join(inbox_entry, e.raw_file_id == r.id)
+                               .where(e.source == INBOX_SOURCE, e.path == entry.path,
+                                      e.size_bytes == entry.size_bytes, e.mtime_ns == entry.mtime_ns)).first()
+            if row is None:
+                ok = False
+                print(f"  {Path(entry.path).name}: not taken")
+                continue
+            ok &= row.status == "normalized"
+            detail = f" - {row.error}" if row.error else ""
+            print(f"  {row.filename}: {row.status}, {row.rows_valid or 0} rows, {row.rows_invalid or 0} invalid{detail}")
+    return 0 if ok else 1
+
+
+def cmd_backfill(settings: Settings, args) -> int:
+    """Rebuild one ESIID's days from raw, as a single run of the rebuild job."""
+    from intelliwatt_pipelines.defs.definitions import REBUILD_JOB, build_defs
+    from intelliwatt_pipelines.defs.partitions import esiid_day_key, esiid_partitions
+
+    instance = _instance(settings)
+    if not instance.has_dynamic_partition(esiid_partitions.name, args.esiid):
+        instance.add_dynamic_partitions(esiid_partitions.name, [args.esiid])
+    job = build_defs(settings).resolve_job_def(REBUILD_JOB)
+    tags = {"dagster/asset_partition_range_start": esiid_day_key(args.esiid, args.start),
+            "dagster/asset_partition_range_end": esiid_day_key(args.esiid, args.end)}
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    return 0 if result.success else 1
+
+
+def cmd_migrate(settings: Settings, _args) -> int:
+    from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
+
+    migrate(create_engine(settings.warehouse_url))
+    print("warehouse schema is at the newest migration")
+    return 0
+
+
+def cmd_seed(settings: Settings, args) -> int:
+    from intelliwatt_pipelines.samples import seed_inbox
+
+    written = seed_inbox(Path(args.inbox) if args.inbox else settings.inbox_dir)
+    print(f"seeded {len(written)} sample file(s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="intelliwatt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", help="take every new file in the inbox through the ingest job, in-process")
+    p.add_argument("--inbox", help="inbox folder (default INTELLIWATT_INBOX_DIR)")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("backfill", help="rebuild an ESIID's local days from the stored raw files")
+    p.add_argument("--esiid", required=True)
+    p.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=dt.date.fromisoformat, help="last local day, YYYY-MM-DD")
+    p.set_defaults(func=cmd_backfill)
+    sub.add_parser("migrate", help="bring the warehouse schema to the newest migration").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("seed", help="write the generated sample files into the inbox")
+    p.add_argument("--inbox")
+    p.set_defaults(func=cmd_seed)
+    args = parser.parse_args(argv)
+    return args.func(Settings.from_env(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

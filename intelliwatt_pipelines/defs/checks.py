@@ -1,0 +1,103 @@
+"""Asset checks. pandera is called directly (dagster-pandera pins pandas below 3).
+
+Each check looks at what its own run wrote: the (ESIID, day) partitions materialized in the run, or
+the raw files the run processed.
+"""
+
+
+import datetime as dt
+from collections import defaultdict
+
+import dagster as dg
+import pandas as pd
+import pandera.errors
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
+from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
+from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage_interval
+from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.partitions import split_key
+from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
+from intelliwatt_pipelines.pii import mask
+from intelliwatt_pipelines.sources.frames import typed_frame
+
+
+def _partitions_in_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dict[str, set[dt.date]]:
+    """ESIID -> local days of ``asset_key`` materialized in this run."""
+    events = context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    out: dict[str, set[dt.date]] = defaultdict(set)
+    for event in events:
+        mat = event.asset_materialization
+        if mat and mat.asset_key == asset_key and mat.partition:
+            esiid, day = split_key(mat.partition)
+            out[esiid].add(dt.date.fromisoformat(day))
+    return out
+
+
+@dg.asset_check(asset=USAGE_INTERVALS, additional_deps=[RAW_FILES], blocking=False,
+                description="pandera: the intervals of the partitions this run wrote match the canonical "
+                            "schema (ESIID form, channel, quality, kWh ≥ 0, unique UTC keys, placeholders are 0).")
+def usage_intervals_schema(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    touched = _partitions_in_run(context, USAGE_INTERVALS)
+    u = usage_interval.c
+    frames = []
+    with warehouse.engine().connect() as conn:
+        for esiid, dates in touched.items():
+            lo, _ = day_bounds_utc(min(dates))
+            _, hi = day_bounds_utc(max(dates))
+            rows = conn.execute(sa.select(*[u[c] for c in ("esiid", "meter", "channel", "ts_utc", "interval_minutes",
+                                                             "kwh", "quality", "revised_at")])
+                                .where(u.esiid == esiid, u.ts_utc >= lo.to_pydatetime(), u.ts_utc < hi.to_pydatetime())).all()
+            frames.append(pd.DataFrame(rows, columns=list(rows[0]._fields) if rows else None))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0, "note": "no partitions written in this run"})
+    frame = typed_frame(pd.concat(frames, ignore_index=True))
+    try:
+        usage_interval_schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        failures = exc.failure_cases.head(20).astype(str)
+        return dg.AssetCheckResult(passed=False, metadata={
+            "rows_checked": len(frame), "failure_cases": dg.MetadataValue.md(failures.to_markdown(index=False))})
+    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(frame), "esiids": len(touched)})
+
+
+@dg.asset_check(asset=DAILY_COMPLETENESS, additional_deps=[RAW_FILES], blocking=False,
+                description="Days this run wrote whose completeness is below the threshold with real gaps "
+                            "(days cut by the edge of the delivered range are not counted).")
+def daily_completeness_threshold(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+                                 rules: IngestRulesResource) -> dg.AssetCheckResult:
+    touched = _partitions_in_run(context, DAILY_COMPLETENESS)
+    c = daily_completeness.c
+    low = []
+    with warehouse.engine().connect() as conn:
+        for esiid, dates in touched.items():
+            low += conn.execute(sa.select(c.esiid, c.channel, c.local_date, c.completeness, c.status).where(
+                c.esiid == esiid, c.local_date.in_(sorted(dates)), c.status == "gaps",
+                c.completeness < rules.completeness_threshold)).all()
+    days = sum(len(d) for d in touched.values())
+    table = pd.DataFrame([(mask(r.esiid), r.channel, str(r.local_date), r.completeness) for r in low[:50]],
+                         columns=["esiid", "channel", "local_date", "completeness"])
+    return dg.AssetCheckResult(
+        passed=not low, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"days_checked": days, "days_below_threshold": len(low), "threshold": rules.completeness_threshold,
+                  **({"days": dg.MetadataValue.md(table.to_markdown(index=False))} if low else {})})
+
+
+@dg.asset_check(asset=RAW_FILES, blocking=False,
+                description="Files this run took that failed to parse or validate (raw bytes are kept).")
+def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    r = raw_file.c
+    with warehouse.engine().connect() as conn:
+        failed = conn.execute(sa.select(r.id, r.filename, r.error).where(
+            r.run_id == context.run.run_id, r.status.in_(["failed", "quarantined"]))).all()
+    table = pd.DataFrame([(f.id, f.filename, (f.error or "")[:200]) for f in failed],
+                         columns=["raw_file_id", "filename", "error"])
+    return dg.AssetCheckResult(
+        passed=not failed, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"files_failed": len(failed),
+                  **({"failures": dg.MetadataValue.md(table.to_markdown(index=False))} if failed else {})})
+
+
+ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, raw_files_failures]

@@ -1,0 +1,39 @@
+"""Everything wired together from one Settings object (so tests can build their own)."""
+
+
+import dagster as dg
+
+from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS, build_raw_files_asset, build_usage_asset
+from intelliwatt_pipelines.defs.checks import ALL_CHECKS
+from intelliwatt_pipelines.defs.partitions import esiid_day_partitions
+from intelliwatt_pipelines.defs.resources import InboxResource, IngestRulesResource, RawStoreResource, WarehouseResource
+from intelliwatt_pipelines.defs.sensors import build_inbox_sensor
+
+INGEST_JOB = "inbox_ingest_job"
+REBUILD_JOB = "usage_rebuild_job"
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions_def = esiid_day_partitions(settings.partition_start)
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
+        description="Capture and normalize a batch of inbox files; marks every (ESIID, day) written.")
+    rebuild_job = dg.define_asset_job(
+        REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS),
+        partitions_def=partitions_def,
+        description="Rewrite (ESIID, day) partitions from the stored raw files.")
+    return dg.Definitions(
+        assets=[build_raw_files_asset(partitions_def), build_usage_asset(partitions_def)],
+        asset_checks=ALL_CHECKS,
+        jobs=[ingest_job, rebuild_job],
+        sensors=[build_inbox_sensor(ingest_job)],
+        resources={
+            "warehouse": WarehouseResource(url=settings.warehouse_url),
+            "raw_store": RawStoreResource(url=settings.raw_store_url),
+            "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
+                                   batch_files=settings.inbox_batch_files),
+            "rules": IngestRulesResource(max_invalid_fraction=settings.max_invalid_fraction,
+                                         completeness_threshold=settings.completeness_threshold),
+        },
+    )
