@@ -1,0 +1,98 @@
+"""Fixtures: a real SQLite and a real PostgreSQL warehouse per test, raw store, inbox, Dagster instance.
+
+PostgreSQL comes from INTELLIWATT_TEST_POSTGRES_URL (default 127.0.0.1:5432, user postgres). Each
+test gets its own database, dropped afterwards. Without a reachable server the PostgreSQL tests
+skip with the reason, unless INTELLIWATT_REQUIRE_POSTGRES is set (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.cdm.warehouse import create_engine, engine_for, migrate, normalize_url
+from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.rawstore import LocalRawStore
+
+DATA = Path(__file__).parent / "data"
+ADMIN_URL = os.environ.get("INTELLIWATT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(normalize_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+
+
+def _postgres_or_skip() -> None:
+    try:
+        with _admin_engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {sa.engine.make_url(ADMIN_URL).render_as_string()}: {exc.orig}"
+        if os.environ.get("INTELLIWATT_REQUIRE_POSTGRES"):
+            pytest.fail(reason + " (INTELLIWATT_REQUIRE_POSTGRES is set)")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url():
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    _postgres_or_skip()
+    name = f"iw_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(normalize_url(ADMIN_URL)).set(database=name).render_as_string(hide_password=False)
+    yield url
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(warehouse_url):
+    engine = create_engine(warehouse_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalRawStore:
+    return LocalRawStore(tmp_path / "raw")
+
+
+@pytest.fixture
+def settings(tmp_path, warehouse_url) -> Settings:
+    base = Settings.from_env()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return dataclasses.replace(
+        base, home=tmp_path, warehouse_url=warehouse_url, raw_store_url=str(tmp_path / "raw"),
+        inbox_dir=inbox, inbox_min_age_seconds=0.0, partition_start="2024-01-01")
+
+
+@pytest.fixture
+def expected() -> dict:
+    return json.loads((DATA / "expected.json").read_text())
+
+
+def copy_sample(name: str, folder: Path, as_name: str | None = None) -> Path:
+    target = folder / (as_name or name)
+    shutil.copyfile(DATA / name, target)
+    return target
