@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "intelliwatt_schema_version"  # also set in migrations/env.py
 
 
 def normalize_url(url: str) -> str:
@@ -59,7 +60,8 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration. Safe to call on every start."""
     head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
     with engine.connect() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head:
+        current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        if current == head:
             return
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "head")

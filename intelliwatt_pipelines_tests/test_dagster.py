@@ -1,0 +1,181 @@
+"""The Dagster layer on a real instance: sensor batching, partitions marked by the ingest run,
+single-run rebuilds of partition ranges, asset checks, and the PostgreSQL instance config."""
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.cdm.tables import raw_file, usage_interval
+from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_JOB, build_defs
+from intelliwatt_pipelines.defs.partitions import esiid_day_key
+from intelliwatt_pipelines.defs.resources import WarehouseResource
+from intelliwatt_pipelines_tests.conftest import copy_sample
+
+ROOT = Path(__file__).resolve().parent.parent
+FALLBACK = "IntervalMeterUsage_sample_fallback_unpadded.csv"
+SPRING = "IntervalMeterUsage_sample_spring_padded_two_channels.csv"
+
+
+@pytest.fixture
+def instance(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+def sensor_tick(defs, instance, cursor=None):
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                      definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def run_ingest(defs, instance, request: dg.RunRequest):
+    return defs.resolve_job_def(INGEST_JOB).execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False)
+
+
+def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def test_definitions_validate():
+    env = dict(os.environ, INTELLIWATT_HOME=str(ROOT / ".intelliwatt-validate"))
+    proc = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "intelliwatt_pipelines.defs"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    shutil.rmtree(ROOT / ".intelliwatt-validate", ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_sensor_batches_new_files_and_claims_them(settings, instance):
+    settings = settings.__class__(**{**settings.__dict__, "inbox_batch_files": 2})
+    for name in (FALLBACK, SPRING, "simple_tiny.csv"):
+        copy_sample(name, settings.inbox_dir)
+    defs = build_defs(settings)
+    first = sensor_tick(defs, instance)
+    assert len(first.run_requests) == 2  # three files, two per run
+    assert sum(len(r.run_config["ops"]["raw_files"]["config"]["entries"]) for r in first.run_requests) == 3
+    again = sensor_tick(defs, instance, cursor=first.cursor)
+    assert not again.run_requests  # claimed while their runs are under way
+    for request in first.run_requests:
+        assert run_ingest(defs, instance, request).success
+    after = sensor_tick(defs, instance, cursor=first.cursor)
+    assert not after.run_requests and after.skip_message
+
+
+def test_sensor_skips_files_younger_than_the_minimum_age(settings, instance):
+    settings = settings.__class__(**{**settings.__dict__, "inbox_min_age_seconds": 3600})
+    copy_sample(FALLBACK, settings.inbox_dir)
+    assert not sensor_tick(build_defs(settings), instance).run_requests
+
+
+def test_one_run_marks_every_partition_it_wrote_and_bad_files_do_not_stop_it(settings, instance, expected):
+    copy_sample(FALLBACK, settings.inbox_dir)
+    copy_sample(SPRING, settings.inbox_dir)
+    (settings.inbox_dir / "broken.csv").write_bytes(b"\x00\x01\x02 not a csv")
+    (settings.inbox_dir / "wrong_header.csv").write_text("ESIID,USAGE_DATE,KWH\n1,2,3\n")
+    defs = build_defs(settings)
+    tick = sensor_tick(defs, instance)
+    assert len(tick.run_requests) == 1
+    result = run_ingest(defs, instance, tick.run_requests[0])
+    assert result.success
+
+    want = {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+    assert instance.get_materialized_partitions(USAGE_INTERVALS) == want
+    assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == want
+    assert set(instance.get_dynamic_partitions("esiid")) == {v["esiid"] for v in expected.values()}
+    assert len(instance.get_runs()) == 1
+
+    checks = check_results(result)
+    assert checks["usage_intervals_schema"].passed
+    assert checks["daily_completeness_threshold"].passed
+    assert not checks["raw_files_failures"].passed  # the two bad files, reported, not fatal
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(raw_file.c.filename, raw_file.c.status)).all())
+        errors = dict(conn.execute(sa.select(raw_file.c.filename, raw_file.c.error)).all())
+    assert statuses == {FALLBACK: "normalized", SPRING: "normalized", "broken.csv": "failed",
+                        "wrong_header.csv": "failed"}
+    assert "binary" in errors["broken.csv"] and "header" in errors["wrong_header.csv"]
+    mat = instance.fetch_materializations(RAW_FILES, limit=1).records[0].asset_materialization
+    assert mat.metadata["files_failed"].value == 2 and mat.metadata["files_normalized"].value == 2
+
+
+def test_rebuild_of_a_partition_range_is_one_run_from_raw(settings, instance):
+    copy_sample(FALLBACK, settings.inbox_dir)
+    defs = build_defs(settings)
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+
+    def table():
+        with engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(sa.select(usage_interval)).all())
+
+    before = table()
+    with engine.begin() as conn:  # damage: a wrong value, a lost row
+        u = usage_interval.c
+        conn.execute(usage_interval.update().where(u.ts_utc == dt.datetime(2025, 11, 1, 12, tzinfo=dt.timezone.utc))
+                     .values(kwh=42.0))
+        conn.execute(usage_interval.delete().where(u.ts_utc == dt.datetime(2025, 11, 3, 12, tzinfo=dt.timezone.utc)))
+    esiid = "10443720009990001"
+    tags = {"dagster/asset_partition_range_start": esiid_day_key(esiid, "2025-11-01"),
+            "dagster/asset_partition_range_end": esiid_day_key(esiid, "2025-11-03")}
+    result = defs.resolve_job_def(REBUILD_JOB).execute_in_process(instance=instance, tags=tags)
+    assert result.success
+    assert table() == before
+    assert len(instance.get_runs()) == 2  # the ingest and one rebuild run for all three days
+    checks = check_results(result)
+    assert checks["usage_intervals_schema"].passed
+    assert checks["usage_intervals_schema"].metadata["rows_checked"].value == 292
+
+
+def test_schema_check_fails_on_bad_rows(settings, instance):
+    copy_sample(FALLBACK, settings.inbox_dir)
+    defs = build_defs(settings)
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    with engine.begin() as conn:  # a row off the 15-minute grid, a "placeholder" that is not zero
+        conn.execute(usage_interval.insert().values(
+            esiid="10443720009990001", meter="unknown", channel="consumption",
+            ts_utc=dt.datetime(2025, 11, 1, 12, 7, tzinfo=dt.timezone.utc), interval_minutes=15, kwh=5.0,
+            quality="filled", source="smt", raw_file_id=1))
+    # The checks look at the partitions a run wrote: deliver the same days again under new bytes.
+    (settings.inbox_dir / "again.csv").write_bytes((settings.inbox_dir / FALLBACK).read_bytes() + b"\n")
+    result = run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0])
+    assert result.success
+    check = check_results(result)["usage_intervals_schema"]
+    assert not check.passed
+    failures = check.metadata["failure_cases"].value
+    assert "filled_rows_are_zero" in failures and "starts_on_interval_grid" in failures
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_postgres_instance_config_from_deploy(tmp_path, settings, postgres_url, monkeypatch):
+    home = tmp_path / "pg_dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    copy_sample(FALLBACK, settings.inbox_dir)
+    defs = build_defs(settings)
+    with dg.DagsterInstance.get() as inst:
+        assert type(inst.run_storage).__name__ == "PostgresRunStorage"
+        assert type(inst.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(inst.schedule_storage).__name__ == "PostgresScheduleStorage"
+        assert run_ingest(defs, inst, sensor_tick(defs, inst).run_requests[0]).success
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+                                    )).scalar_one() >= 7
+    engine.dispose()
