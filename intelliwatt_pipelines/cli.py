@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.pii import redact
 
 
 def _instance(settings: Settings):
@@ -64,11 +65,12 @@ def cmd_ingest(settings: Settings, args) -> int:
                                       e.size_bytes == entry.size_bytes, e.mtime_ns == entry.mtime_ns)).first()
             if row is None:
                 ok = False
-                print(f"  {Path(entry.path).name}: not taken")
+                print(redact(f"  {Path(entry.path).name}: not taken"))
                 continue
             ok &= row.status == "normalized"
             detail = f" - {row.error}" if row.error else ""
-            print(f"  {row.filename}: {row.status}, {row.rows_valid or 0} rows, {row.rows_invalid or 0} invalid{detail}")
+            print(redact(f"  {row.filename}: {row.status}, {row.rows_valid or 0} rows, "
+                         f"{row.rows_invalid or 0} invalid{detail}"))
     return 0 if ok else 1
 
 

@@ -21,7 +21,7 @@ from intelliwatt_pipelines.defs.resources import InboxResource, IngestRulesResou
 from intelliwatt_pipelines.ingest import rebuild_esiid_days
 from intelliwatt_pipelines.ingest.inbox import InboxEntry, list_inbox, new_entries, take_entry
 from intelliwatt_pipelines.ingest.normalize import FileOutcome
-from intelliwatt_pipelines.pii import mask
+from intelliwatt_pipelines.pii import mask, redact
 
 RAW_FILES = dg.AssetKey("raw_files")
 USAGE_INTERVALS = dg.AssetKey("usage_intervals")
@@ -71,8 +71,8 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
         for entry in entries:
             outcome = take_entry(engine, store, config.source, entry, run_id=context.run.run_id,
                                  max_invalid_fraction=rules.max_invalid_fraction)
-            context.log.info(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
-                             + (f" - {outcome.error}" if outcome.error else ""))
+            context.log.info(redact(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
+                                    + (f" - {outcome.error}" if outcome.error else "")))
             outcomes.append(outcome)
         days = report_partitions(context, outcomes, set(days_def.get_partition_keys()))
         return dg.MaterializeResult(metadata=_batch_metadata(outcomes, days))
