@@ -1,6 +1,8 @@
 """Everything wired together from one Settings object (so tests can build their own)."""
 
 
+import os
+
 import dagster as dg
 
 from intelliwatt_pipelines.config import Settings
@@ -12,6 +14,11 @@ from intelliwatt_pipelines.defs.sensors import build_inbox_sensor
 
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
+
+
+def _secret_safe(name: str, value: str):
+    """An EnvVar when the value came from that variable, so the UI never displays it (URLs hold passwords)."""
+    return dg.EnvVar(name) if os.environ.get(name, "").strip() == value else value
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
@@ -29,8 +36,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         jobs=[ingest_job, rebuild_job],
         sensors=[build_inbox_sensor(ingest_job)],
         resources={
-            "warehouse": WarehouseResource(url=settings.warehouse_url),
-            "raw_store": RawStoreResource(url=settings.raw_store_url),
+            "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
+            "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
             "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
                                    batch_files=settings.inbox_batch_files),
             "rules": IngestRulesResource(max_invalid_fraction=settings.max_invalid_fraction,

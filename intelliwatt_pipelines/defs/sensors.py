@@ -15,8 +15,7 @@ from intelliwatt_pipelines.ingest.inbox import InboxEntry, list_inbox, new_entri
 RECLAIM_AFTER_SECONDS = 30 * 60
 
 
-def plan_batches(listing: list[InboxEntry], known_new: list[InboxEntry], claimed: dict[str, float], now: float,
-                 batch_files: int) -> tuple[list[list[InboxEntry]], dict[str, float]]:
+def plan_batches(known_new: list[InboxEntry], claimed: dict[str, float], now: float, batch_files: int) -> tuple[list[list[InboxEntry]], dict[str, float]]:
     """Split new, unclaimed entries into batches; return the batches and the updated claims.
 
     Claims cover the time between launching a run and that run recording its entries, so one file
@@ -39,7 +38,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         listing = list_inbox(inbox.root, min_age_seconds=inbox.min_age_seconds, now=now)
         fresh = new_entries(warehouse.engine(), INBOX_SOURCE, listing)
         claimed = json.loads(context.cursor) if context.cursor else {}
-        batches, claims = plan_batches(listing, fresh, claimed, now, inbox.batch_files)
+        batches, claims = plan_batches(fresh, claimed, now, inbox.batch_files)
         requests = [dg.RunRequest(
             run_key=hashlib.sha256("\n".join(e.key for e in batch).encode()).hexdigest()[:32],
             run_config={"ops": {"raw_files": {"config": {"source": INBOX_SOURCE, "entries": [
