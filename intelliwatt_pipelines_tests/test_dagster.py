@@ -2,6 +2,7 @@
 single-run rebuilds of partition ranges, asset checks, and the PostgreSQL instance config."""
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -179,3 +180,18 @@ def test_postgres_instance_config_from_deploy(tmp_path, settings, postgres_url, 
         assert conn.execute(sa.text("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
                                     )).scalar_one() >= 7
     engine.dispose()
+
+
+def test_sensor_offers_a_batch_again_when_its_run_never_recorded_it(settings, instance):
+    from intelliwatt_pipelines.defs import sensors
+
+    copy_sample(FALLBACK, settings.inbox_dir)
+    defs = build_defs(settings)
+    first = sensor_tick(defs, instance)
+    (request,) = first.run_requests
+    # The run failed before recording the file; once the claim is older than the reclaim delay the
+    # file is offered again, under a new run key (a reused key would be dropped by Dagster).
+    stale = {k: t - sensors.RECLAIM_AFTER_SECONDS - 1 for k, t in json.loads(first.cursor).items()}
+    retry = sensor_tick(defs, instance, cursor=json.dumps(stale))
+    (again,) = retry.run_requests
+    assert again.run_config == request.run_config and again.run_key != request.run_key

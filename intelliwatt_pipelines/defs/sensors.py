@@ -39,8 +39,10 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         fresh = new_entries(warehouse.engine(), INBOX_SOURCE, listing)
         claimed = json.loads(context.cursor) if context.cursor else {}
         batches, claims = plan_batches(fresh, claimed, now, inbox.batch_files)
+        # The claim time is part of the key: a batch offered again after its run failed must not be
+        # dropped as a duplicate run key.
         requests = [dg.RunRequest(
-            run_key=hashlib.sha256("\n".join(e.key for e in batch).encode()).hexdigest()[:32],
+            run_key=hashlib.sha256("\n".join([str(now)] + [e.key for e in batch]).encode()).hexdigest()[:32],
             run_config={"ops": {"raw_files": {"config": {"source": INBOX_SOURCE, "entries": [
                 {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in batch]}}}},
             tags={"intelliwatt/files": str(len(batch))},

@@ -74,7 +74,7 @@ def take_entry(engine: sa.Engine, store: LocalRawStore, source: str, entry: Inbo
         return FileOutcome(raw_file_id=0, filename=path.name, status="missing",
                            error="file disappeared from the inbox before it was taken")
     captured = capture_file(engine, store, path, source=source)
-    if captured.status in ("received",):  # new bytes, or a capture whose normalization never finished
+    if captured.status == "received":  # new bytes, or a capture whose normalization never finished
         outcome = normalize_raw_file(engine, store, captured.raw_file_id, run_id=run_id,
                                      max_invalid_fraction=max_invalid_fraction)
     else:
