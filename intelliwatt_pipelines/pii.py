@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import os
+
+from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
 
 
 def mask(value: str) -> str:
@@ -14,9 +15,7 @@ def mask(value: str) -> str:
     return f"esiid#{digest}"
 
 
-_ESIID_RUN = re.compile(r"(?<!\d)(\d{22}|\d{17})(?!\d)")
-
 
 def redact(text: str) -> str:
     """Replace any ESIID-looking digit run (17 or 22 digits) in free text, e.g. a file name."""
-    return _ESIID_RUN.sub(lambda m: mask(m.group(1)), text)
+    return ESIID_IN_TEXT.sub(lambda m: mask(m.group(1)), text)

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
+from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
 from intelliwatt_pipelines.sources import smt_interval, smt_simple
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, decode_text, first_line
 
-ESIID_IN_NAME = re.compile(r"(?<!\d)(\d{22}|\d{17})(?!\d)")
+# kind -> (header test, parser(text, filename, esiid, meter), vendor source written on the intervals)
+FORMATS: dict[str, tuple[Callable[[str], bool], Callable[..., ParsedIntervals], str]] = {
+    smt_interval.KIND: (smt_interval.matches, lambda text, **_: smt_interval.parse(text), "smt"),
+    smt_simple.KIND_LOCAL: (smt_simple.matches_local, lambda text, **_: smt_simple.parse_local(text), "smt"),
+    smt_simple.KIND_UTC: (smt_simple.matches_utc, lambda text, filename, esiid, meter: smt_simple.parse_utc(
+        text, esiid=esiid or esiid_from_filename(filename), meter=meter), "csv"),
+}
+USAGE_SOURCES = {kind: source for kind, (_, _, source) in FORMATS.items()}
 
 
 def esiid_from_filename(filename: str) -> str | None:
-    match = ESIID_IN_NAME.search(filename)
+    match = ESIID_IN_TEXT.search(filename)
     return match.group(1) if match else None
 
 
-USAGE_SOURCES = {smt_interval.KIND: "smt", smt_simple.KIND_LOCAL: "smt", smt_simple.KIND_UTC: "csv"}
+def _kind(header: str) -> str:
+    return next((kind for kind, (test, _, _) in FORMATS.items() if test(header)), "unknown")
 
 
 def detect_kind(data: bytes) -> str:
     """The file kind from its first line, without parsing it; ``unknown`` when nothing matches."""
-    try:
-        header = first_line(data[:4096].decode("utf-8-sig", errors="strict"))
-    except UnicodeDecodeError:
-        return "unknown"
-    for kind, test in ((smt_interval.KIND, smt_interval.matches), (smt_simple.KIND_LOCAL, smt_simple.matches_local),
-                       (smt_simple.KIND_UTC, smt_simple.matches_utc)):
-        if test(header):
-            return kind
-    return "unknown"
+    return _kind(first_line(data[:4096].decode("utf-8-sig", errors="replace")))
 
 
 def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None,
@@ -37,11 +38,8 @@ def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = Non
     """Parse any supported usage CSV. Raises ParseError with a readable message otherwise."""
     text = decode_text(data)
     header = first_line(text)
-    if smt_interval.matches(header):
-        return smt_interval.parse(text)
-    if smt_simple.matches_local(header):
-        return smt_simple.parse_local(text)
-    if smt_simple.matches_utc(header):
-        return smt_simple.parse_utc(text, esiid=esiid or esiid_from_filename(filename), meter=meter)
-    shown = header[:200] + ("…" if len(header) > 200 else "")
-    raise ParseError(f"unrecognized usage file header: {shown!r}")
+    kind = _kind(header)
+    if kind == "unknown":
+        shown = header[:120] + ("…" if len(header) > 120 else "")
+        raise ParseError(f"unrecognized usage file header: {shown!r}")
+    return FORMATS[kind][1](text, filename=filename, esiid=esiid, meter=meter)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import io
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.sources.errors import ParseError
 
 # esiid, meter, channel identify a series; ts_utc is the interval start (UTC).
@@ -16,8 +18,10 @@ INTERVAL_COLUMNS = [
     "esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at",
 ]
 UNKNOWN_METER = "unknown"
-ESIID_RE = re.compile(r"^(\d{17}|\d{22})$")
-MAX_PROBLEMS = 20
+INTERVAL_LENGTHS = (5, 15, 30, 60)
+# Plausibility bounds: a reading outside them is a typo, not data (and would break time arithmetic).
+FIRST_DAY, LAST_DAY = pd.Timestamp("2000-01-01"), pd.Timestamp("2099-12-31")
+MAX_INTERVAL_KWH = 10_000.0
 
 
 @dataclass
@@ -32,10 +36,6 @@ class ParsedIntervals:
     @property
     def rows_valid(self) -> int:
         return len(self.frame)
-
-
-def empty_frame() -> pd.DataFrame:
-    return typed_frame(pd.DataFrame({c: [] for c in INTERVAL_COLUMNS}))
 
 
 def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,15 +67,26 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip().strip("\r")
 
 
+def read_csv_text(text: str) -> pd.DataFrame:
+    """All cells as stripped strings, header names lower-cased; malformed CSV is a ParseError."""
+    try:
+        with warnings.catch_warnings():
+            # pandas warns, then drops cells, when a row has more fields than the header: refuse.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
+                              index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as exc:
+        raise ParseError(f"malformed CSV: {exc}".strip()) from None
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    return raw.apply(lambda s: s.str.strip())
+
+
 class Problems:
     """Collects invalid-row reasons: a count per reason and the first few line numbers."""
 
-    def __init__(self) -> None:
-        self.invalid = np.zeros(0, dtype=bool)
-        self.messages: list[str] = []
-
-    def start(self, n: int) -> None:
+    def __init__(self, n: int) -> None:
         self.invalid = np.zeros(n, dtype=bool)
+        self.messages: list[str] = []
 
     def flag(self, mask: np.ndarray | pd.Series, reason: str, *, lines: np.ndarray | None = None) -> None:
         """Mark rows invalid. ``lines`` maps row positions to file line numbers (default: header + 1)."""
@@ -90,19 +101,23 @@ class Problems:
         self.invalid |= mask
 
 
-def localize_central(local: pd.Series, dst_first: np.ndarray) -> pd.Series:
+def localize_central(local: pd.Series, dst_first: np.ndarray, nonexistent: str = "NaT") -> pd.Series:
     """Local Central clock times to UTC instants.
 
     ``dst_first`` says, for each row, whether an ambiguous (fall-back) time is its first, daylight
-    pass. Times that do not exist (the spring-forward gap) become NaT for the caller to judge.
+    pass. Times that do not exist (the spring-forward gap) become NaT unless ``nonexistent`` says
+    otherwise.
     """
     idx = pd.DatetimeIndex(local)
-    aware = idx.tz_localize(CENTRAL_TZ, ambiguous=np.asarray(dst_first, dtype=bool), nonexistent="NaT")
+    aware = idx.tz_localize(CENTRAL_TZ, ambiguous=np.asarray(dst_first, dtype=bool), nonexistent=nonexistent)
     return pd.Series(aware.tz_convert("UTC"), index=local.index)
 
 
-def parse_many(values: pd.Series, formats: list[str]) -> pd.Series:
-    """Parse date strings with the first matching format, over unique values only (files repeat them)."""
+def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
+    """Parse with the first matching format, over unique values only (files repeat them).
+
+    Dates outside the plausible range are NaT, like unparseable ones.
+    """
     uniq = pd.Series(values.unique())
     parsed = pd.Series(pd.NaT, index=uniq.index, dtype="datetime64[us]")
     for fmt in formats:
@@ -110,6 +125,7 @@ def parse_many(values: pd.Series, formats: list[str]) -> pd.Series:
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(uniq[todo], format=fmt, errors="coerce")
+    parsed = parsed.where((parsed >= FIRST_DAY) & (parsed < LAST_DAY))
     return values.map(dict(zip(uniq, parsed))).astype("datetime64[us]")
 
 
@@ -117,13 +133,14 @@ def check_esiids(esiid: pd.Series, problems: Problems) -> None:
     problems.flag(~esiid.str.fullmatch(ESIID_RE.pattern), "ESIID is not 17 or 22 digits")
 
 
-def check_kwh(raw: pd.Series, problems: Problems, *, blank_ok: pd.Series | None = None) -> pd.Series:
-    """Numeric, non-negative kWh. Blank cells are left as NaN for the caller to decide about."""
+def check_kwh(raw: pd.Series, problems: Problems) -> pd.Series:
+    """Numeric, finite, plausible, non-negative kWh. Blank cells stay NaN for the caller to decide."""
     kwh = pd.to_numeric(raw, errors="coerce")
     blank = raw.eq("")
     problems.flag(kwh.isna() & ~blank, "kWh is not a number")
     problems.flag(kwh.notna() & ~np.isfinite(kwh.fillna(0)), "kWh is not finite")
     problems.flag(kwh < 0, "kWh is negative")
+    problems.flag(kwh > MAX_INTERVAL_KWH, f"kWh is over {MAX_INTERVAL_KWH:,.0f} for one interval")
     return kwh
 
 
