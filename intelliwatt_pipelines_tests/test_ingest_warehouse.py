@@ -190,3 +190,85 @@ def test_rebuild_rewrites_a_range_from_raw(engine, store, tmp_path):
     again = rebuild_esiid_days(engine, store, "10443720009990001", dt.date(2025, 11, 1), dt.date(2025, 11, 3))
     assert again.rows_written == 292
     assert snapshot(engine, usage_interval) == before
+
+
+def day_rows(start: str = "0:00", end: str = "0:00", kwh: str = "0.25") -> dict:
+    """Readings for one local day from ``start`` up to (not including) ``end`` (0:00 = midnight)."""
+    to_min = lambda c: int(c.split(":")[0]) * 60 + int(c.split(":")[1])  # noqa: E731
+    last = to_min(end) or 1440
+    return {f"{m // 60}:{m % 60:02d}": (kwh, "A") for m in range(to_min(start), last, 15)}
+
+
+def completeness_table(engine):
+    d = daily_completeness.c
+    with engine.connect() as conn:
+        return sorted((str(r.local_date), r.expected_intervals, r.actual_intervals, r.filled_intervals, r.status)
+                      for r in conn.execute(sa.select(daily_completeness)))
+
+
+def two_deliveries() -> list[tuple[str, bytes]]:
+    a = smt_rows("1/1/2025", "1/3/2025 7:00", day_rows()) \
+        + smt_rows("1/2/2025", "1/3/2025 7:00", day_rows("0:00", "12:00")).split(b"\n", 1)[1]
+    b = smt_rows("1/4/2025", "1/5/2025 7:00", day_rows())
+    return [("a.csv", a), ("b.csv", b)]
+
+
+def test_edge_days_are_partial_and_days_between_deliveries_are_gaps(engine, store, tmp_path):
+    (name_a, a), (name_b, b) = two_deliveries()
+    ingest_bytes(engine, store, tmp_path, a, name_a)
+    assert completeness_table(engine) == [("2025-01-01", 96, 96, 0, "complete"), ("2025-01-02", 96, 48, 0, "partial")]
+    ingest_bytes(engine, store, tmp_path, b, name_b)
+    after = completeness_table(engine)
+    assert after == [("2025-01-01", 96, 96, 0, "complete"), ("2025-01-02", 96, 48, 0, "gaps"),
+                     ("2025-01-03", 96, 0, 0, "gaps"), ("2025-01-04", 96, 96, 0, "complete")]
+    rebuild_esiid_days(engine, store, ESIID, dt.date(2025, 1, 1), dt.date(2025, 1, 4))
+    assert completeness_table(engine) == after  # ingest and rebuild agree
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_completeness_does_not_depend_on_delivery_order(engine, store, tmp_path, postgres_url):
+    from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
+
+    other = create_engine(postgres_url)
+    migrate(other)
+    for target, files in ((engine, two_deliveries()), (other, two_deliveries()[::-1])):
+        for name, data in files:
+            ingest_bytes(target, store, tmp_path, data, name)
+    assert completeness_table(engine) == completeness_table(other)
+    other.dispose()
+
+
+def test_long_holes_get_no_placeholders_but_show_as_gap_days(engine, store, tmp_path):
+    data = smt_rows("1/1/2025", "1/2/2025 7:00", {"0:00": ("0.5", "A")}) \
+        + smt_rows("1/20/2025", "1/21/2025 7:00", {"0:00": ("0.5", "A")}).split(b"\n", 1)[1]
+    outcome = ingest_bytes(engine, store, tmp_path, data, "holes.csv")
+    assert outcome.rows_written == 2  # no 19 days of zeros
+    table = completeness_table(engine)
+    assert len(table) == 20 and table[1] == ("2025-01-02", 96, 0, 0, "gaps")
+
+
+def test_a_parser_defect_fails_only_its_file(engine, store, tmp_path, monkeypatch):
+    from intelliwatt_pipelines.ingest import normalize as ingest_normalize
+
+    real_parse = ingest_normalize.parse_usage_file
+
+    def flaky(data, filename="", **kwargs):
+        if filename == "trips.csv":
+            raise RuntimeError("parser defect")
+        return real_parse(data, filename, **kwargs)
+
+    monkeypatch.setattr(ingest_normalize, "parse_usage_file", flaky)
+    bad = ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", "1/2/2025 7:00", {"0:00": ("0.5", "A")}), "trips.csv")
+    assert bad.status == "failed" and bad.error == "could not parse (RuntimeError): parser defect"
+    good = ingest_sample(engine, store, tmp_path, "IntervalMeterUsage_sample_fallback_unpadded.csv")
+    assert good.status == "normalized"
+
+
+def test_at_a_full_tie_the_later_delivery_wins_in_a_batch_and_in_the_table(engine, store, tmp_path):
+    same = "1/2/2025 7:00"
+    ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", same, {"0:00": ("0.5", "A")}), "t1.csv")
+    ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", same, {"0:00": ("0.7", "A")}), "t2.csv")
+    assert interval(engine, "2025-01-01 06:00").kwh == 0.7
+    # Both files replayed in one batch (a rebuild) pick the same winner.
+    rebuild_esiid_days(engine, store, ESIID, dt.date(2025, 1, 1), dt.date(2025, 1, 1))
+    assert interval(engine, "2025-01-01 06:00").kwh == 0.7

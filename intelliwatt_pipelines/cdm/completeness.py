@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, expected_intervals, local_dates
@@ -10,44 +12,57 @@ COLUMNS = SERIES + [
     "local_date", "interval_minutes", "expected_intervals", "actual_intervals", "estimated_intervals",
     "filled_intervals", "kwh_real", "kwh_filled", "completeness", "status",
 ]
+DEFAULT_INTERVAL_MINUTES = 15
 
 
-def daily_completeness(intervals: pd.DataFrame, bounds: dict[tuple, tuple]) -> pd.DataFrame:
-    """One row per series and local day present in ``intervals``.
+def daily_completeness(series: tuple, intervals: pd.DataFrame, dates: list[dt.date],
+                       bound: tuple[pd.Timestamp, pd.Timestamp] | None) -> pd.DataFrame:
+    """Rows for one series' ``dates``, from its stored ``intervals`` on those days.
 
-    ``bounds`` maps a series to (first real interval start, last real interval end) over everything
-    stored, so a day cut by the edge of the delivered range is ``partial``, not ``gaps``.
+    ``bound`` is (first real interval start, last real interval end) over everything stored for the
+    series. A day inside it with no rows at all is a row of zeros with status ``gaps``; a day
+    outside it with no rows gets no row. A day cut by the bound's edge is ``partial``.
     Real readings are actual or estimated; ``actual_intervals`` counts them all.
     """
-    if intervals.empty:
-        return pd.DataFrame(columns=COLUMNS)
     df = intervals.assign(local_date=local_dates(intervals["ts_utc"]))
     real = df["quality"] != "filled"
-    df = df.assign(
-        _real=real, _est=df["quality"] == "estimated", _filled=~real,
-        _kwh_real=df["kwh"].where(real, 0.0), _kwh_filled=df["kwh"].where(~real, 0.0),
-    )
-    days = df.groupby(SERIES + ["local_date"], sort=True).agg(
+    df = df.assign(_real=real, _est=df["quality"] == "estimated", _filled=~real,
+                   _kwh_real=df["kwh"].where(real, 0.0), _kwh_filled=df["kwh"].where(~real, 0.0))
+    found = df.groupby("local_date").agg(
         interval_minutes=("interval_minutes", "min"), actual_intervals=("_real", "sum"),
         estimated_intervals=("_est", "sum"), filled_intervals=("_filled", "sum"),
         kwh_real=("_kwh_real", "sum"), kwh_filled=("_kwh_filled", "sum"),
-    ).reset_index()
-    days["expected_intervals"] = [expected_intervals(d, m) for d, m in zip(days["local_date"], days["interval_minutes"])]
-    days["completeness"] = (days["actual_intervals"] / days["expected_intervals"]).clip(upper=1.0).round(6)
-    days[["kwh_real", "kwh_filled"]] = days[["kwh_real", "kwh_filled"]].round(6)  # sums of 3-decimal readings
-    days["status"] = [_status(row, bounds.get(tuple(row[c] for c in SERIES))) for row in days.to_dict("records")]
-    for col in ("actual_intervals", "estimated_intervals", "filled_intervals", "expected_intervals", "interval_minutes"):
-        days[col] = days[col].astype("int64")
-    return days[COLUMNS]
+    ).to_dict("index")
+    step = int(df["interval_minutes"].min()) if len(df) else DEFAULT_INTERVAL_MINUTES
+    rows = []
+    for day in dates:
+        counts = found.get(day)
+        start, end = day_bounds_utc(day)
+        if counts is None:
+            if bound is None or end <= bound[0] or start >= bound[1]:
+                continue
+            counts = dict(interval_minutes=step, actual_intervals=0, estimated_intervals=0, filled_intervals=0,
+                          kwh_real=0.0, kwh_filled=0.0)
+        minutes = int(counts["interval_minutes"])
+        expected = expected_intervals(day, minutes)
+        actual = int(counts["actual_intervals"])
+        rows.append({
+            **dict(zip(SERIES, series)), "local_date": day, "interval_minutes": minutes,
+            "expected_intervals": expected, "actual_intervals": actual,
+            "estimated_intervals": int(counts["estimated_intervals"]), "filled_intervals": int(counts["filled_intervals"]),
+            # sums of 3-decimal readings: round away float noise
+            "kwh_real": round(float(counts["kwh_real"]), 6), "kwh_filled": round(float(counts["kwh_filled"]), 6),
+            "completeness": round(min(actual / expected, 1.0), 6),
+            "status": _status(actual, expected, minutes, start, end, bound),
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _status(day: dict, bound: tuple | None) -> str:
-    if day["actual_intervals"] >= day["expected_intervals"]:
+def _status(actual: int, expected: int, minutes: int, start, end, bound) -> str:
+    if actual >= expected:
         return "complete"
     if bound is None:
         return "gaps"
-    start, end = day_bounds_utc(day["local_date"])
-    # Slots of this day inside the delivered range: if all of those are real, the day is only cut
-    # by the range's edge.
-    inside = (min(end, bound[1]) - max(start, bound[0])) / pd.Timedelta(minutes=int(day["interval_minutes"]))
-    return "partial" if inside < day["expected_intervals"] and day["actual_intervals"] >= inside else "gaps"
+    # Slots of this day inside the delivered range: if all of those are real, only the edge cuts it.
+    inside = (min(end, bound[1]) - max(start, bound[0])) / pd.Timedelta(minutes=minutes)
+    return "partial" if inside < expected and actual >= inside else "gaps"

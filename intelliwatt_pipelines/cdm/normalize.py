@@ -15,19 +15,30 @@ KEY = SERIES + ["ts_utc"]
 QUALITY_RANK = {"filled": 0, "estimated": 1, "actual": 2}
 
 
+# A longer hole is an outage or a separate delivery, not a missing reading: it is left empty (its
+# days still show as gaps in daily_completeness) rather than padded with zeros.
+MAX_FILLED_GAP = pd.Timedelta(days=7)
+
+
 def add_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
-    """Zero-kWh ``filled`` rows for every missing slot inside each series' delivered range.
+    """Zero-kWh ``filled`` rows for missing slots inside each series' delivered range.
 
     The grid is in UTC, so a spring-forward day gets no invented slots and a fall-back day keeps
-    both passes of its repeated hour.
+    both passes of its repeated hour. Holes longer than MAX_FILLED_GAP are not filled.
     """
     if frame.empty:
         return frame
     parts = [frame]
     for (esiid, meter, channel), series in frame.groupby(SERIES, sort=False):
         step = int(series["interval_minutes"].min())
-        grid = pd.date_range(series["ts_utc"].min(), series["ts_utc"].max(), freq=f"{step}min")
-        missing = grid.difference(pd.DatetimeIndex(series["ts_utc"]))
+        present = pd.DatetimeIndex(series["ts_utc"]).sort_values()
+        grid = pd.date_range(present[0], present[-1], freq=f"{step}min")
+        missing = grid.difference(present)
+        if len(missing):
+            # the reading that follows each missing slot, to measure the hole it sits in
+            after = present[present.searchsorted(missing)]
+            before = present[present.searchsorted(missing) - 1]
+            missing = missing[(after - before) <= MAX_FILLED_GAP]
         if len(missing):
             parts.append(pd.DataFrame({
                 "esiid": esiid, "meter": meter, "channel": channel, "ts_utc": missing,

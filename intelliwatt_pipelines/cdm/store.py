@@ -69,8 +69,9 @@ def _winner_condition(target: sa.Table, incoming) -> sa.ColumnElement[bool]:
             e.revised_at > t.revised_at,
             sa.and_(t.revised_at.is_(None), e.revised_at.is_not(None)),
             sa.and_(same_revision, e.quality == "actual", t.quality == "estimated"),
-            # No revision date at all (simple CSVs): the later delivery wins.
-            sa.and_(t.revised_at.is_(None), e.revised_at.is_(None), t.quality == e.quality),
+            # A full tie (same revision, same quality; e.g. CSVs with no revision date): the later
+            # delivery wins, as in newest_per_key.
+            sa.and_(same_revision, t.quality == e.quality),
         )),
     )
     changed = sa.or_(*[getattr(e, c).is_distinct_from(getattr(t, c))
@@ -143,23 +144,42 @@ def _utc(value) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
-def refresh_completeness(conn: sa.Connection, days: pd.DataFrame) -> pd.DataFrame:
+def day_span(bound: tuple | None) -> tuple[dt.date, dt.date] | None:
+    """First and last local day of a series' delivered range."""
+    if bound is None:
+        return None
+    return local_dates(pd.Series([bound[0]])).iloc[0], local_dates(pd.Series([bound[1] - pd.Timedelta(seconds=1)])).iloc[0]
+
+
+def refresh_completeness(conn: sa.Connection, days: pd.DataFrame,
+                         previous: dict[tuple, tuple[dt.date, dt.date]] | None = None) -> pd.DataFrame:
     """Recompute ``daily_completeness`` for the given series-days from the stored intervals.
 
-    Days that no longer have any interval lose their row. Returns the rows now stored.
+    ``previous`` gives each series' delivered day span before this write. The days between that
+    span and the new days are recomputed too: the old edge day may stop being ``partial`` and the
+    days in between become ``gaps``. A day left with no interval outside the delivered range loses
+    its row. Returns the rows now stored for the recomputed days.
     """
     out = []
     for key, group in days.groupby(SERIES, sort=False):
-        dates = sorted(set(group["local_date"]))
-        start, _ = day_bounds_utc(dates[0])
-        _, end = day_bounds_utc(dates[-1])
-        stored = read_intervals(conn, *key, start, end)
-        stored = stored[local_dates(stored["ts_utc"]).isin(dates)] if len(stored) else stored
-        rows = compute_completeness(stored, {key: series_bounds(conn, *key)})
+        lo, hi = min(group["local_date"]), max(group["local_date"])
+        if previous and previous.get(key):
+            first, last = previous[key]
+            lo, hi = min(lo, last), max(hi, first)
+        dates = [lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)]
+        start, _ = day_bounds_utc(lo)
+        _, end = day_bounds_utc(hi)
+        rows = compute_completeness(key, read_intervals(conn, *key, start, end), dates, series_bounds(conn, *key))
         _delete_completeness(conn, key, set(dates) - set(rows["local_date"]))
         _upsert_completeness(conn, rows)
         out.append(rows)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COMPLETENESS_COLUMNS)
+
+
+def previous_spans(conn: sa.Connection, frame: pd.DataFrame) -> dict[tuple, tuple[dt.date, dt.date]]:
+    """Each series' delivered day span as stored now (before a write)."""
+    keys = frame[SERIES].drop_duplicates().itertuples(index=False, name=None)
+    return {key: day_span(series_bounds(conn, *key)) for key in keys}
 
 
 def _upsert_completeness(conn: sa.Connection, rows: pd.DataFrame) -> None:

@@ -67,9 +67,13 @@ def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int
     outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind)
     try:
         parsed = _parse(store, row)
+        frame = _canonical(parsed)
     except ParseError as exc:
         outcome.error = str(exc)
-        _mark(engine, outcome, run_id)
+    except Exception as exc:  # a parser defect must fail this file, not the batch
+        outcome.error = f"could not parse ({type(exc).__name__}): {exc}"
+    if outcome.error:
+        _fail(engine, outcome, run_id)
         return outcome
     outcome.kind = parsed.kind
     outcome.rows_read, outcome.rows_valid = parsed.rows_read, parsed.rows_valid
@@ -77,16 +81,16 @@ def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int
     outcome.error = _invalid_error(parsed, max_invalid_fraction)
     if outcome.error or parsed.frame.empty:
         outcome.error = outcome.error or "file holds no readings"
-        _mark(engine, outcome, run_id)
+        _fail(engine, outcome, run_id)
         return outcome
 
-    frame = _canonical(parsed)
     with engine.begin() as conn:
+        previous = cdm_store.previous_spans(conn, frame)
         outcome.rows_written = cdm_store.upsert_intervals(
             conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id)
         cdm_store.write_coverage(conn, row.id, frame)
         outcome.days = touched_days(frame)
-        outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days)
+        outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
         outcome.status = "normalized"
         outcome.kwh = float(parsed.frame["kwh"].sum())
         if parsed.rows_invalid:  # tolerated by the setting, but still reported
@@ -95,19 +99,19 @@ def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int
     return outcome
 
 
-def _mark(target: sa.Engine | sa.Connection, outcome: FileOutcome, run_id: str | None) -> None:
+def _fail(engine: sa.Engine, outcome: FileOutcome, run_id: str | None) -> None:
+    with engine.begin() as conn:
+        _mark(conn, outcome, run_id)
+
+
+def _mark(conn: sa.Connection, outcome: FileOutcome, run_id: str | None) -> None:
     values = dict(
         status=outcome.status, kind=outcome.kind, error=(outcome.error or None) and outcome.error[:MAX_ERROR_CHARS],
         rows_read=outcome.rows_read, rows_valid=outcome.rows_valid, rows_invalid=outcome.rows_invalid,
         rows_skipped=outcome.rows_skipped, run_id=run_id,
         normalized_at=dt.datetime.now(dt.timezone.utc) if outcome.status == "normalized" else None,
     )
-    stmt = raw_file.update().where(raw_file.c.id == outcome.raw_file_id).values(**values)
-    if isinstance(target, sa.Engine):
-        with target.begin() as conn:
-            conn.execute(stmt)
-    else:
-        target.execute(stmt)
+    conn.execute(raw_file.update().where(raw_file.c.id == outcome.raw_file_id).values(**values))
 
 
 @dataclass
@@ -139,6 +143,8 @@ def rebuild_esiid_days(engine: sa.Engine, store: LocalRawStore, esiid: str, star
             .order_by(raw_file.c.id)
         ).all()
         u = usage_interval.c
+        stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid == esiid)).all()
+        previous = {tuple(key): cdm_store.day_span(cdm_store.series_bounds(conn, *key)) for key in stored}
         deleted = conn.execute(usage_interval.delete().where(
             u.esiid == esiid, u.ts_utc >= lo.to_pydatetime(), u.ts_utc < hi.to_pydatetime())).rowcount
         written = 0
@@ -149,9 +155,8 @@ def rebuild_esiid_days(engine: sa.Engine, store: LocalRawStore, esiid: str, star
             frame = frame[(frame["esiid"] == esiid) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))
             written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id)
-        stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid == esiid)).all()
-        series |= set(map(tuple, stored))
+        series |= set(previous)
         dates = pd.date_range(start, end, freq="D").date
         days = pd.DataFrame([(*s, d) for s in sorted(series) for d in dates], columns=SERIES + ["local_date"])
-        completeness = cdm_store.refresh_completeness(conn, days) if len(days) else pd.DataFrame()
+        completeness = cdm_store.refresh_completeness(conn, days, previous) if len(days) else pd.DataFrame()
     return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, completeness)
