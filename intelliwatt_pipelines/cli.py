@@ -33,7 +33,7 @@ def _instance(settings: Settings):
 
 def cmd_ingest(settings: Settings, args) -> int:
     from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
-    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE
+    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, ingest_run_config
     from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
     from intelliwatt_pipelines.defs.resources import WarehouseResource
     from intelliwatt_pipelines.ingest.inbox import list_inbox, new_entries
@@ -41,9 +41,11 @@ def cmd_ingest(settings: Settings, args) -> int:
     if args.inbox:
         settings = dataclasses.replace(settings, inbox_dir=Path(args.inbox).resolve())
     engine = WarehouseResource(url=settings.warehouse_url).engine()
-    listing = list_inbox(settings.inbox_dir)
+    listing = list_inbox(settings.inbox_dir, min_age_seconds=settings.inbox_min_age_seconds)
     todo = new_entries(engine, INBOX_SOURCE, listing)
-    print(f"inbox {settings.inbox_dir}: {len(listing)} file(s), {len(todo)} new")
+    young = len(list_inbox(settings.inbox_dir)) - len(listing)
+    print(f"inbox {settings.inbox_dir}: {len(listing)} file(s), {len(todo)} new"
+          + (f"; {young} younger than {settings.inbox_min_age_seconds:g}s left for the next run" if young else ""))
     if not todo:
         return 0
     job = build_defs(settings).resolve_job_def(INGEST_JOB)
@@ -51,9 +53,7 @@ def cmd_ingest(settings: Settings, args) -> int:
     ok = True
     for i in range(0, len(todo), settings.inbox_batch_files):
         batch = todo[i:i + settings.inbox_batch_files]
-        config = {"ops": {"raw_files": {"config": {"source": INBOX_SOURCE, "entries": [
-            {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in batch]}}}}
-        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(run_config=ingest_run_config(batch), instance=instance, raise_on_error=False)
         ok &= result.success
         print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
     e, r = inbox_entry.c, raw_file.c

@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from intelliwatt_pipelines import cli
-from intelliwatt_pipelines.cdm.tables import metadata
-from intelliwatt_pipelines.cdm.warehouse import VERSION_TABLE
+from intelliwatt_pipelines.cdm.tables import metadata, usage_interval
+from intelliwatt_pipelines.cdm.warehouse import VERSION_TABLE, create_engine
 from intelliwatt_pipelines.pii import redact
 from intelliwatt_pipelines_tests.conftest import copy_sample
 
@@ -51,7 +51,17 @@ def test_ingest_exits_nonzero_when_a_file_fails(cli_env, capsys):
 def test_backfill_command_rebuilds_a_range(cli_env, capsys):
     copy_sample("IntervalMeterUsage_sample_fallback_unpadded.csv", cli_env.inbox_dir)
     assert cli.main(["ingest"]) == 0
+    engine = create_engine(cli_env.warehouse_url)
+    read = lambda: sorted(map(tuple, engine.connect().execute(sa.select(usage_interval)).all()))  # noqa: E731
+    before = read()
+    with engine.begin() as conn:
+        conn.execute(usage_interval.delete().where(usage_interval.c.quality == "estimated"))
+    assert len(read()) == len(before) - 12
     assert cli.main(["backfill", "--esiid", "10443720009990001", "--start", "2025-11-01", "--end", "2025-11-03"]) == 0
+    assert read() == before
+    with dg.DagsterInstance.get() as instance:
+        assert [r.job_name for r in instance.get_runs()] == ["usage_rebuild_job", "inbox_ingest_job"]
+    engine.dispose()
 
 
 def test_migrations_create_exactly_the_declared_tables(engine):

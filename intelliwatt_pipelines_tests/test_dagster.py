@@ -18,7 +18,7 @@ from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USA
 from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_JOB, build_defs
 from intelliwatt_pipelines.defs.partitions import esiid_day_key
 from intelliwatt_pipelines.defs.resources import WarehouseResource
-from intelliwatt_pipelines_tests.conftest import copy_sample
+from intelliwatt_pipelines_tests.conftest import DATA, copy_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 FALLBACK = "IntervalMeterUsage_sample_fallback_unpadded.csv"
@@ -50,11 +50,10 @@ def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
-def test_definitions_validate():
-    env = dict(os.environ, INTELLIWATT_HOME=str(ROOT / ".intelliwatt-validate"))
+def test_definitions_validate(tmp_path):
+    env = dict(os.environ, INTELLIWATT_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
     proc = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "intelliwatt_pipelines.defs"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    shutil.rmtree(ROOT / ".intelliwatt-validate", ignore_errors=True)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -195,3 +194,34 @@ def test_sensor_offers_a_batch_again_when_its_run_never_recorded_it(settings, in
     retry = sensor_tick(defs, instance, cursor=json.dumps(stale))
     (again,) = retry.run_requests
     assert again.run_config == request.run_config and again.run_key != request.run_key
+
+
+def test_completeness_check_warns_about_days_with_gaps(settings, instance):
+    lines = (DATA / FALLBACK).read_text().splitlines(keepends=True)
+    del lines[50:60]  # ten readings missing from the middle of 2025-11-01
+    (settings.inbox_dir / "gappy.csv").write_text("".join(lines))
+    defs = build_defs(settings)
+    result = run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0])
+    check = check_results(result)["daily_completeness_threshold"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["days_below_threshold"].value == 1
+    assert "2025-11-01" in check.metadata["days"].value
+
+
+def test_dagster_metadata_carries_no_raw_esiid(settings, instance):
+    esiid = "1008901023817895470106"
+    copy_sample(SPRING, settings.inbox_dir, as_name=f"IntervalMeterUsage_{esiid}.csv")
+    (settings.inbox_dir / f"broken_{esiid}.csv").write_text(f"'{esiid},nonsense\n")
+    defs = build_defs(settings)
+    result = run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0])
+    assert result.success
+    shown = []
+    for record in instance.all_logs(result.run_id):
+        shown.append(record.user_message)
+        event = record.dagster_event
+        if event and event.event_type_value == "ASSET_MATERIALIZATION":
+            shown += [str(v.value) for v in event.event_specific_data.materialization.metadata.values()]
+        if event and event.event_type_value == "ASSET_CHECK_EVALUATION":
+            shown += [str(v.value) for v in event.event_specific_data.metadata.values()]
+    assert any("broken_" in text for text in shown)  # the failed file is listed, with its name masked
+    assert not [text for text in shown if esiid in text]

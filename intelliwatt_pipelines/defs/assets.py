@@ -50,6 +50,12 @@ class RawFilesConfig(dg.Config):
     entries: list[InboxEntryConfig] = []
 
 
+def ingest_run_config(entries: list[InboxEntry], source: str = INBOX_SOURCE) -> dict:
+    """Run config for one ingest run over these inbox entries (the sensor and the CLI use it)."""
+    return {"ops": {"raw_files": {"config": {"source": source, "entries": [
+        {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in entries]}}}}
+
+
 def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     days_def = next(d.partitions_def for d in partitions_def.partitions_defs if d.name == "date")
 
@@ -96,10 +102,10 @@ def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutc
             outside += 1
             continue
         key = esiid_day_key(esiid, day)
-        context.log_event(dg.AssetMaterialization(asset_key=USAGE_INTERVALS, partition=key, metadata={
-            "intervals": int(group["actual_intervals"].sum() + group["filled_intervals"].sum()),
-            "kwh": float(group["kwh_real"].sum()),
-        }))
+        intervals = int(group["actual_intervals"].sum() + group["filled_intervals"].sum())
+        if intervals:  # a day inside a gap has a completeness row but no intervals
+            context.log_event(dg.AssetMaterialization(asset_key=USAGE_INTERVALS, partition=key, metadata={
+                "intervals": intervals, "kwh": float(group["kwh_real"].sum())}))
         context.log_event(dg.AssetMaterialization(asset_key=DAILY_COMPLETENESS, partition=key, metadata={
             "status": ",".join(sorted(set(group["status"]))),
             "completeness": float(group["completeness"].min()),
@@ -112,9 +118,9 @@ def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutc
 
 def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
     table = pd.DataFrame([{
-        "raw_file_id": o.raw_file_id, "filename": o.filename, "status": o.status, "kind": o.kind,
+        "raw_file_id": o.raw_file_id, "filename": redact(o.filename), "status": o.status, "kind": o.kind,
         "rows_read": o.rows_read, "rows_valid": o.rows_valid, "rows_invalid": o.rows_invalid,
-        "rows_written": o.rows_written, "kwh": round(o.kwh, 3), "error": (o.error or "")[:300],
+        "rows_written": o.rows_written, "kwh": round(o.kwh, 3), "error": redact((o.error or "")[:300]),
     } for o in outcomes])
     count = lambda status: sum(o.status == status for o in outcomes)  # noqa: E731
     return {

@@ -19,7 +19,7 @@ from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage
 from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS
 from intelliwatt_pipelines.defs.partitions import split_key
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
-from intelliwatt_pipelines.pii import mask
+from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.sources.frames import typed_frame
 
 
@@ -92,7 +92,7 @@ def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: Wareho
     with warehouse.engine().connect() as conn:
         failed = conn.execute(sa.select(r.id, r.filename, r.error).where(
             r.run_id == context.run.run_id, r.status.in_(["failed", "quarantined"]))).all()
-    table = pd.DataFrame([(f.id, f.filename, (f.error or "")[:200]) for f in failed],
+    table = pd.DataFrame([(f.id, redact(f.filename), redact((f.error or "")[:200])) for f in failed],
                          columns=["raw_file_id", "filename", "error"])
     return dg.AssetCheckResult(
         passed=not failed, severity=dg.AssetCheckSeverity.WARN,

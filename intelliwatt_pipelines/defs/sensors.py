@@ -7,7 +7,7 @@ import time
 
 import dagster as dg
 
-from intelliwatt_pipelines.defs.assets import INBOX_SOURCE
+from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, ingest_run_config
 from intelliwatt_pipelines.defs.resources import InboxResource, WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import InboxEntry, list_inbox, new_entries
 
@@ -43,8 +43,7 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
         # dropped as a duplicate run key.
         requests = [dg.RunRequest(
             run_key=hashlib.sha256("\n".join([str(now)] + [e.key for e in batch]).encode()).hexdigest()[:32],
-            run_config={"ops": {"raw_files": {"config": {"source": INBOX_SOURCE, "entries": [
-                {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in batch]}}}},
+            run_config=ingest_run_config(batch),
             tags={"intelliwatt/files": str(len(batch))},
         ) for batch in batches]
         if not requests:
