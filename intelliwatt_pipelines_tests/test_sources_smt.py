@@ -179,3 +179,22 @@ def test_hostile_input_is_a_parse_error_or_counted_never_a_crash(data, outcome):
         assert result.rows_invalid >= 1 and text in "; ".join(result.problems)
     else:
         assert result.rows_invalid == 0 and result.frame.empty
+
+
+@pytest.mark.parametrize("name, day, usage_date", [
+    ("IntervalMeterUsage_sample_fallback_unpadded.csv", dt.date(2025, 11, 2), "11/2/2025"),
+    ("IntervalMeterUsage_sample_spring_padded_two_channels.csv", dt.date(2026, 3, 8), "03/08/2026"),
+])
+def test_generator_writes_dst_days_exactly_as_real_smt_files(name, day, usage_date):
+    """The generated year files stand for real exports only if their DST days have the same rows."""
+    import csv
+    import io
+
+    from intelliwatt_pipelines.samples import day_slots
+
+    rows = [r for r in csv.DictReader(io.StringIO((DATA / name).read_text()))
+            if r["USAGE_DATE"] == usage_date and r["CONSUMPTION_SURPLUSGENERATION"] == "Consumption"]
+    real = [(r["USAGE_START_TIME"].strip().zfill(5), r["USAGE_END_TIME"].strip().zfill(5), bool(r["USAGE_KWH"].strip()))
+            for r in rows]
+    generated = [(s.strftime("%H:%M"), e.strftime("%H:%M"), exists) for s, e, exists in day_slots(day)]
+    assert generated == real
