@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import os
 import sys
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,14 +37,17 @@ def cmd_ingest(settings: Settings, args) -> int:
     from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, ingest_run_config
     from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
     from intelliwatt_pipelines.defs.resources import WarehouseResource
-    from intelliwatt_pipelines.ingest.inbox import list_inbox, new_entries
+    from intelliwatt_pipelines.ingest.inbox import new_entries
+    from intelliwatt_pipelines.transport import LocalInbox
 
     if args.inbox:
         settings = dataclasses.replace(settings, inbox_dir=Path(args.inbox).resolve())
     engine = WarehouseResource(url=settings.warehouse_url).engine()
-    listing = list_inbox(settings.inbox_dir, min_age_seconds=settings.inbox_min_age_seconds)
+    everything = LocalInbox(settings.inbox_dir).list_entries()
+    cutoff = time.time() - settings.inbox_min_age_seconds  # files younger than this may still be written
+    listing = [e for e in everything if e.mtime_ns / 1e9 <= cutoff]
     todo = new_entries(engine, INBOX_SOURCE, listing)
-    young = len(list_inbox(settings.inbox_dir)) - len(listing)
+    young = len(everything) - len(listing)
     print(f"inbox {settings.inbox_dir}: {len(listing)} file(s), {len(todo)} new"
           + (f"; {young} younger than {settings.inbox_min_age_seconds:g}s left for the next run" if young else ""))
     if not todo:

@@ -19,6 +19,10 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -30,6 +34,19 @@ class Settings:
     completeness_threshold: float
     inbox_min_age_seconds: float
     inbox_batch_files: int
+    sftp_host: str = ""
+    sftp_port: int = 22
+    sftp_user: str = ""
+    sftp_key_path: str = ""
+    sftp_known_hosts: str = ""
+    sftp_host_key_policy: str = "reject"
+    sftp_folders: tuple[str, ...] = ("/adhocusage", "/EnrollmentReports")
+    sftp_patterns: tuple[str, ...] = ()
+    sftp_min_age_seconds: float = 60.0
+    sftp_delete_after_ingest: bool = False
+    gnupghome: str = ""
+    max_unpacked_bytes: int = 1 << 30
+    dev_fallback_esiid: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -44,4 +61,17 @@ class Settings:
             completeness_threshold=float(_env("INTELLIWATT_COMPLETENESS_THRESHOLD", "0.95")),
             inbox_min_age_seconds=float(_env("INTELLIWATT_INBOX_MIN_AGE_SECONDS", "2")),
             inbox_batch_files=int(_env("INTELLIWATT_INBOX_BATCH_FILES", "50")),
+            sftp_host=_env("INTELLIWATT_SFTP_HOST", ""),
+            sftp_port=int(_env("INTELLIWATT_SFTP_PORT", "22")),
+            sftp_user=_env("INTELLIWATT_SFTP_USER", ""),
+            sftp_key_path=_env("INTELLIWATT_SFTP_KEY_PATH", ""),
+            sftp_known_hosts=_env("INTELLIWATT_SFTP_KNOWN_HOSTS", ""),
+            sftp_host_key_policy=_env("INTELLIWATT_SFTP_HOST_KEY_POLICY", "reject"),
+            sftp_folders=_list(_env("INTELLIWATT_SFTP_FOLDERS", "/adhocusage,/EnrollmentReports")),
+            sftp_patterns=_list(_env("INTELLIWATT_SFTP_PATTERNS", "")),
+            sftp_min_age_seconds=float(_env("INTELLIWATT_SFTP_MIN_AGE_SECONDS", "60")),
+            sftp_delete_after_ingest=_env("INTELLIWATT_SFTP_DELETE_AFTER_INGEST", "false").lower() in ("1", "true", "yes"),
+            gnupghome=_env("GNUPGHOME", ""),
+            max_unpacked_bytes=int(_env("INTELLIWATT_MAX_UNPACKED_BYTES", str(1 << 30))),
+            dev_fallback_esiid=_env("INTELLIWATT_DEV_FALLBACK_ESIID", ""),
         )

@@ -41,8 +41,10 @@ def sensor_tick(defs, instance, cursor=None):
 
 
 def run_ingest(defs, instance, request: dg.RunRequest):
+    """Run a sensor's request in-process, tagged with its run key as the daemon would."""
     return defs.resolve_job_def(INGEST_JOB).execute_in_process(
-        run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False)
+        run_config=request.run_config, instance=instance, raise_on_error=False,
+        tags={**request.tags, "dagster/run_key": request.run_key})
 
 
 def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
@@ -181,19 +183,36 @@ def test_postgres_instance_config_from_deploy(tmp_path, settings, postgres_url, 
     engine.dispose()
 
 
-def test_sensor_offers_a_batch_again_when_its_run_never_recorded_it(settings, instance):
+def test_sensor_offers_a_batch_again_when_its_claim_is_stale(settings, instance):
     from intelliwatt_pipelines.defs import sensors
 
     copy_sample(FALLBACK, settings.inbox_dir)
     defs = build_defs(settings)
     first = sensor_tick(defs, instance)
     (request,) = first.run_requests
-    # The run failed before recording the file; once the claim is older than the reclaim delay the
-    # file is offered again, under a new run key (a reused key would be dropped by Dagster).
-    stale = {k: t - sensors.RECLAIM_AFTER_SECONDS - 1 for k, t in json.loads(first.cursor).items()}
-    retry = sensor_tick(defs, instance, cursor=json.dumps(stale))
+    # No run ever recorded the file; once the claim is older than the reclaim delay the file is
+    # offered again, under a new run key (a reused key would be dropped by Dagster).
+    state = json.loads(first.cursor)
+    state["claims"] = {k: [t - sensors.RECLAIM_AFTER_SECONDS - 1, rk] for k, (t, rk) in state["claims"].items()}
+    retry = sensor_tick(defs, instance, cursor=json.dumps(state))
     (again,) = retry.run_requests
     assert again.run_config == request.run_config and again.run_key != request.run_key
+
+
+def test_sensor_offers_a_batch_again_as_soon_as_its_run_failed_without_it(settings, instance):
+    path = copy_sample(FALLBACK, settings.inbox_dir)
+    defs = build_defs(settings)
+    first = sensor_tick(defs, instance)
+    (request,) = first.run_requests
+    hidden = path.with_name(".hidden")
+    path.rename(hidden)  # the run cannot read the file: it fails and records nothing
+    assert not run_ingest(defs, instance, request).success
+    hidden.rename(path)  # same size and mtime: the same entry
+    retry = sensor_tick(defs, instance, cursor=first.cursor)
+    (again,) = retry.run_requests
+    assert again.run_config == request.run_config
+    assert run_ingest(defs, instance, again).success
+    assert not sensor_tick(defs, instance, cursor=retry.cursor).run_requests
 
 
 def test_completeness_check_warns_about_days_with_gaps(settings, instance):

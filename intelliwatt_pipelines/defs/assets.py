@@ -17,9 +17,16 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import COLUMN_DOCS, daily_completeness, raw_file, usage_interval
 from intelliwatt_pipelines.defs.partitions import esiid_day_key, esiid_partitions, split_key
-from intelliwatt_pipelines.defs.resources import InboxResource, IngestRulesResource, RawStoreResource, WarehouseResource
+from intelliwatt_pipelines.defs.resources import (
+    InboxResource,
+    IngestRulesResource,
+    RawStoreResource,
+    SftpResource,
+    WarehouseResource,
+)
 from intelliwatt_pipelines.ingest import rebuild_esiid_days
-from intelliwatt_pipelines.ingest.inbox import InboxEntry, list_inbox, new_entries, take_entry
+from intelliwatt_pipelines.ingest.inbox import new_entries, take_entry
+from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 from intelliwatt_pipelines.ingest.normalize import FileOutcome
 from intelliwatt_pipelines.pii import mask, redact
 
@@ -28,6 +35,7 @@ USAGE_INTERVALS = dg.AssetKey("usage_intervals")
 DAILY_COMPLETENESS = dg.AssetKey("daily_completeness")
 GROUP = "usage"
 INBOX_SOURCE = "inbox"
+SFTP_SOURCE = "sftp"
 
 
 def column_schema(table: sa.Table) -> dg.TableSchema:
@@ -44,16 +52,21 @@ class InboxEntryConfig(dg.Config):
 
 
 class RawFilesConfig(dg.Config):
-    """Files to take in. Empty (a manual materialization) means: everything new in the inbox now."""
+    """Files to take in, from ``inbox`` (the local folder) or ``sftp``. No entries (a manual
+    materialization) means: everything new in that inbox now."""
 
     source: str = INBOX_SOURCE
     entries: list[InboxEntryConfig] = []
 
 
-def ingest_run_config(entries: list[InboxEntry], source: str = INBOX_SOURCE) -> dict:
-    """Run config for one ingest run over these inbox entries (the sensor and the CLI use it)."""
+def ingest_run_config(entries: list[RemoteEntry], source: str = INBOX_SOURCE) -> dict:
+    """Run config for one ingest run over these inbox entries (the sensors and the CLI use it)."""
     return {"ops": {"raw_files": {"config": {"source": source, "entries": [
         {"path": e.path, "size_bytes": e.size_bytes, "mtime_ns": e.mtime_ns} for e in entries]}}}}
+
+
+def transport_for(source: str, inbox: InboxResource, sftp: SftpResource):
+    return sftp.inbox() if source == SFTP_SOURCE else inbox.inbox()
 
 
 def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
@@ -64,24 +77,40 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
         group_name=GROUP,
         kinds={"python", "sql"},
         description="Vendor files captured byte-for-byte into the content-addressed raw store, one "
-                    "raw_file row per distinct content, then normalized into usage_intervals.",
+                    "raw_file row per distinct content (PGP/ZIP packages and each CSV inside them, "
+                    "linked by parent_id), then normalized into usage_intervals.",
         metadata={"dagster/column_schema": column_schema(raw_file), "dagster/table_name": "raw_file"},
     )
     def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig, warehouse: WarehouseResource,
-                  raw_store: RawStoreResource, inbox: InboxResource, rules: IngestRulesResource) -> dg.MaterializeResult:
+                  raw_store: RawStoreResource, inbox: InboxResource, sftp: SftpResource,
+                  rules: IngestRulesResource) -> dg.MaterializeResult:
         engine, store = warehouse.engine(), raw_store.store()
-        entries = [InboxEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries]
-        if not entries:
-            entries = new_entries(engine, config.source, list_inbox(inbox.root))
-        outcomes = []
-        for entry in entries:
-            outcome = take_entry(engine, store, config.source, entry, run_id=context.run.run_id,
-                                 max_invalid_fraction=rules.max_invalid_fraction)
-            context.log.info(redact(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
-                                    + (f" - {outcome.error}" if outcome.error else "")))
-            outcomes.append(outcome)
+        transport = transport_for(config.source, inbox, sftp)
+        options = rules.options(delete_after_ingest=config.source == SFTP_SOURCE and sftp.delete_after_ingest)
+        outcomes, broken = [], []
+        try:
+            with transport.session():
+                entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
+                    new_entries(engine, transport.source, transport.list_entries())
+                for entry in entries:
+                    try:
+                        taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
+                    except TransportError as exc:  # nothing registered; the sensor offers it again
+                        broken.append(redact(str(exc)))
+                        context.log.error(broken[-1])
+                        continue
+                    for outcome in taken:
+                        context.log.info(redact(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
+                                                + (f" - {outcome.error}" if outcome.error else "")))
+                    outcomes += taken
+        except TransportError as exc:
+            broken.append(redact(str(exc)))
         days = report_partitions(context, outcomes, set(days_def.get_partition_keys()))
-        return dg.MaterializeResult(metadata=_batch_metadata(outcomes, days))
+        metadata = _batch_metadata(outcomes, days)
+        if broken:
+            raise dg.Failure(description=f"{len(broken)} transfer(s) failed and will be retried: " + "; ".join(broken),
+                             metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata)
 
     return raw_files
 
@@ -155,7 +184,7 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def usage_from_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                       raw_store: RawStoreResource):
+                       raw_store: RawStoreResource, rules: IngestRulesResource):
         """Rebuild the selected (ESIID, day) partitions from the stored raw files, in one run."""
         engine, store = warehouse.engine(), raw_store.store()
         dates_by_esiid: dict[str, set[dt.date]] = defaultdict(set)
@@ -165,7 +194,8 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
         files, deleted, written, days = set(), 0, 0, []
         for esiid, dates in sorted(dates_by_esiid.items()):
             for start, end in contiguous_ranges(sorted(dates)):
-                result = rebuild_esiid_days(engine, store, esiid, start, end)
+                result = rebuild_esiid_days(engine, store, esiid, start, end,
+                                            fallback_esiid=rules.dev_fallback_esiid or None)
                 context.log.info(f"rebuilt {mask(esiid)} {start}..{end} from {len(result.raw_file_ids)} raw file(s)")
                 files |= set(result.raw_file_ids)
                 deleted, written = deleted + result.rows_deleted, written + result.rows_written

@@ -6,11 +6,26 @@ import os
 import dagster as dg
 
 from intelliwatt_pipelines.config import Settings
-from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS, build_raw_files_asset, build_usage_asset
+from intelliwatt_pipelines.defs.assets import (
+    DAILY_COMPLETENESS,
+    INBOX_SOURCE,
+    RAW_FILES,
+    SFTP_SOURCE,
+    USAGE_INTERVALS,
+    build_raw_files_asset,
+    build_usage_asset,
+)
 from intelliwatt_pipelines.defs.checks import ALL_CHECKS
 from intelliwatt_pipelines.defs.partitions import esiid_day_partitions
-from intelliwatt_pipelines.defs.resources import InboxResource, IngestRulesResource, RawStoreResource, WarehouseResource
+from intelliwatt_pipelines.defs.resources import (
+    InboxResource,
+    IngestRulesResource,
+    RawStoreResource,
+    SftpResource,
+    WarehouseResource,
+)
 from intelliwatt_pipelines.defs.sensors import build_inbox_sensor
+from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
@@ -19,6 +34,11 @@ REBUILD_JOB = "usage_rebuild_job"
 def _secret_safe(name: str, value: str):
     """An EnvVar when the value came from that variable, so the UI never displays it (URLs hold passwords)."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() == value else value
+
+
+def _secret(name: str):
+    """A secret is only ever an EnvVar (never a literal the UI could show); empty when unset."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
@@ -34,13 +54,26 @@ def build_defs(settings: Settings) -> dg.Definitions:
         assets=[build_raw_files_asset(partitions_def), build_usage_asset(partitions_def)],
         asset_checks=ALL_CHECKS,
         jobs=[ingest_job, rebuild_job],
-        sensors=[build_inbox_sensor(ingest_job)],
+        sensors=[
+            build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
+            build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host
+                               else dg.DefaultSensorStatus.STOPPED),
+        ],
         resources={
             "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
             "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
             "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
                                    batch_files=settings.inbox_batch_files),
-            "rules": IngestRulesResource(max_invalid_fraction=settings.max_invalid_fraction,
-                                         completeness_threshold=settings.completeness_threshold),
+            "sftp": SftpResource(
+                host=settings.sftp_host, port=settings.sftp_port, username=settings.sftp_user,
+                private_key_path=settings.sftp_key_path, key_passphrase=_secret("INTELLIWATT_SFTP_KEY_PASSPHRASE"),
+                known_hosts_path=settings.sftp_known_hosts, host_key_policy=settings.sftp_host_key_policy,
+                folders=list(settings.sftp_folders), patterns=list(settings.sftp_patterns or DEFAULT_PATTERNS),
+                min_age_seconds=settings.sftp_min_age_seconds, batch_files=settings.inbox_batch_files,
+                delete_after_ingest=settings.sftp_delete_after_ingest),
+            "rules": IngestRulesResource(
+                max_invalid_fraction=settings.max_invalid_fraction, completeness_threshold=settings.completeness_threshold,
+                gnupghome=settings.gnupghome, gpg_passphrase=_secret("INTELLIWATT_GPG_PASSPHRASE"),
+                max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid),
         },
     )

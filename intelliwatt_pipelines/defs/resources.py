@@ -1,5 +1,4 @@
-"""Dagster resources: thin handles on the warehouse, the raw store and the inbox."""
-
+"""Dagster resources: thin handles on the warehouse, the raw store, the inboxes and the rules."""
 
 from pathlib import Path
 
@@ -7,7 +6,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.warehouse import engine_for, migrate
-from intelliwatt_pipelines.rawstore import LocalRawStore, open_raw_store
+from intelliwatt_pipelines.ingest.inbox import IngestOptions
+from intelliwatt_pipelines.ingest.unpack import UnpackLimits
+from intelliwatt_pipelines.rawstore import RawStore, open_raw_store
+from intelliwatt_pipelines.transport import LocalInbox, SftpInbox, SftpSettings
+from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 _migrated: set[str] = set()
 
@@ -26,11 +29,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class RawStoreResource(dg.ConfigurableResource):
-    """Content-addressed raw bytes (``INTELLIWATT_RAW_STORE_URL``)."""
+    """Content-addressed raw bytes (``INTELLIWATT_RAW_STORE_URL``: a folder or ``s3://bucket/prefix``)."""
 
     url: str
 
-    def store(self) -> LocalRawStore:
+    def store(self) -> RawStore:
         return open_raw_store(self.url)
 
 
@@ -45,9 +48,47 @@ class InboxResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.path)
 
+    def inbox(self) -> LocalInbox:
+        return LocalInbox(self.path)
+
+
+class SftpResource(dg.ConfigurableResource):
+    """The vendor SFTP server (``INTELLIWATT_SFTP_*``). An empty host turns SFTP off."""
+
+    host: str = ""
+    port: int = 22
+    username: str = ""
+    private_key_path: str = ""
+    key_passphrase: str = ""
+    known_hosts_path: str = ""
+    host_key_policy: str = "reject"
+    folders: list[str] = ["/adhocusage", "/EnrollmentReports"]
+    patterns: list[str] = list(DEFAULT_PATTERNS)
+    min_age_seconds: float = 60.0
+    batch_files: int = 50
+    delete_after_ingest: bool = False
+
+    def inbox(self) -> SftpInbox:
+        if not self.host:
+            raise dg.Failure("SFTP is not configured: set INTELLIWATT_SFTP_HOST")
+        return SftpInbox(SftpSettings(
+            host=self.host, port=self.port, username=self.username, private_key_path=self.private_key_path or None,
+            known_hosts_path=self.known_hosts_path or None, host_key_policy=self.host_key_policy,
+            folders=tuple(self.folders), patterns=tuple(self.patterns), key_passphrase=self.key_passphrase or None))
+
 
 class IngestRulesResource(dg.ConfigurableResource):
-    """Data rules: how many invalid rows a file may have, and the completeness alert threshold."""
+    """Data rules and unpacking: invalid-row tolerance, completeness threshold, PGP key ring and limits."""
 
     max_invalid_fraction: float = 0.0
     completeness_threshold: float = 0.95
+    gnupghome: str = ""
+    gpg_passphrase: str = ""
+    max_unpacked_bytes: int = 1 << 30
+    dev_fallback_esiid: str = ""
+
+    def options(self, *, delete_after_ingest: bool = False) -> IngestOptions:
+        return IngestOptions(
+            max_invalid_fraction=self.max_invalid_fraction, gnupghome=self.gnupghome or None,
+            gpg_passphrase=self.gpg_passphrase or None, limits=UnpackLimits(max_unpacked_bytes=self.max_unpacked_bytes),
+            dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest)

@@ -1,53 +1,72 @@
-"""The inbox sensor: list cheaply, hand files to runs in batches."""
+"""Inbox sensors: one piece of code over the local folder or SFTP. List cheaply, hand files to runs
+in batches; downloads and parsing happen in the runs."""
 
-
+import dataclasses
 import hashlib
 import json
 import time
 
 import dagster as dg
 
-from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, ingest_run_config
-from intelliwatt_pipelines.defs.resources import InboxResource, WarehouseResource
-from intelliwatt_pipelines.ingest.inbox import InboxEntry, list_inbox, new_entries
+from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, SFTP_SOURCE, ingest_run_config, transport_for
+from intelliwatt_pipelines.defs.resources import InboxResource, SftpResource, WarehouseResource
+from intelliwatt_pipelines.ingest.inbox import SensorState, new_entries, ready_entries
+from intelliwatt_pipelines.pii import redact
+from intelliwatt_pipelines.transport import TransportError
 
-# A claimed entry that no run has recorded after this long (the run failed) is offered again.
+# A claimed entry that no finished run explains after this long is offered again.
 RECLAIM_AFTER_SECONDS = 30 * 60
+RUN_KEY_TAG = "dagster/run_key"
 
 
-def plan_batches(known_new: list[InboxEntry], claimed: dict[str, float], now: float, batch_files: int) -> tuple[list[list[InboxEntry]], dict[str, float]]:
-    """Split new, unclaimed entries into batches; return the batches and the updated claims.
-
-    Claims cover the time between launching a run and that run recording its entries, so one file
-    is not handed to two runs. Claims of entries gone from the listing or already recorded are dropped.
-    """
-    pending = {e.key for e in known_new}
-    claims = {k: t for k, t in claimed.items() if k in pending and now - t < RECLAIM_AFTER_SECONDS}
-    todo = [e for e in known_new if e.key not in claims]
-    batches = [todo[i:i + batch_files] for i in range(0, len(todo), batch_files)]
-    claims.update({e.key: now for e in todo})
-    return batches, claims
+def finished_run_keys(instance: dg.DagsterInstance, run_keys: set[str]) -> set[str]:
+    """Run keys whose run has finished (succeeded or failed): their unrecorded files are offered again."""
+    done = set()
+    for key in run_keys:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1)
+        if runs and runs[0].is_finished:
+            done.add(key)
+    return done
 
 
-def build_inbox_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Takes new files from the inbox folder (stable for a minimum age) and launches one "
-                           "run per batch of files.")
-    def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, warehouse: WarehouseResource):
+def plan_requests(ready, state: SensorState, now: float, batch_files: int, source: str) -> list[dg.RunRequest]:
+    """One run request per batch; claims the batch's entries in ``state``."""
+    requests = []
+    for i in range(0, len(ready), batch_files):
+        batch = ready[i:i + batch_files]
+        # The claim time is part of the key: a batch offered again must not be dropped as a repeat.
+        run_key = hashlib.sha256("\n".join([str(now)] + [e.key for e in batch]).encode()).hexdigest()[:32]
+        state.claims.update({e.key: [now, run_key] for e in batch})
+        requests.append(dg.RunRequest(run_key=run_key, run_config=ingest_run_config(batch, source),
+                                      tags={"intelliwatt/files": str(len(batch)), "intelliwatt/source": source}))
+    return requests
+
+
+def build_inbox_sensor(job, source: str, default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    @dg.sensor(name=f"{source}_sensor" if source != INBOX_SOURCE else "inbox_sensor", job=job,
+               minimum_interval_seconds=15, default_status=default_status,
+               description=f"Takes new, complete files from the {'SFTP server' if source == SFTP_SOURCE else 'inbox folder'} "
+                           "and launches one run per batch of files.")
+    def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, sftp: SftpResource,
+                     warehouse: WarehouseResource):
         now = time.time()
-        listing = list_inbox(inbox.root, min_age_seconds=inbox.min_age_seconds, now=now)
-        fresh = new_entries(warehouse.engine(), INBOX_SOURCE, listing)
-        claimed = json.loads(context.cursor) if context.cursor else {}
-        batches, claims = plan_batches(fresh, claimed, now, inbox.batch_files)
-        # The claim time is part of the key: a batch offered again after its run failed must not be
-        # dropped as a duplicate run key.
-        requests = [dg.RunRequest(
-            run_key=hashlib.sha256("\n".join([str(now)] + [e.key for e in batch]).encode()).hexdigest()[:32],
-            run_config=ingest_run_config(batch),
-            tags={"intelliwatt/files": str(len(batch))},
-        ) for batch in batches]
-        if not requests:
-            return dg.SkipReason(f"{len(listing)} file(s) in the inbox, none new")
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(claims))
+        transport = transport_for(source, inbox, sftp)
+        settings = sftp if source == SFTP_SOURCE else inbox
+        try:
+            listing = transport.list_entries()
+        except TransportError as exc:  # the tick fails with the reason; the next tick tries again
+            raise dg.Failure(description=redact(str(exc))) from None
+        fresh = new_entries(warehouse.engine(), transport.source, listing)
+        state = SensorState(**json.loads(context.cursor)) if context.cursor else SensorState()
+        finished = finished_run_keys(context.instance, {c[1] for c in state.claims.values()})
+        ready, state = ready_entries(fresh, state, now=now, min_age_seconds=settings.min_age_seconds,
+                                     finished_run_keys=finished, reclaim_after_seconds=RECLAIM_AFTER_SECONDS)
+        requests = plan_requests(ready, state, now, settings.batch_files, source)
+        cursor = json.dumps(dataclasses.asdict(state))
+        if requests:
+            return dg.SensorResult(run_requests=requests, cursor=cursor)
+        waiting = len(fresh) - len(state.claims)
+        return dg.SensorResult(skip_reason=f"{len(listing)} file(s) listed, {len(state.claims)} in runs, "
+                                           f"{waiting} new but still changing or too young", cursor=cursor)
 
     return inbox_sensor

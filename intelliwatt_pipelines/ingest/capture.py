@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import raw_file
-from intelliwatt_pipelines.rawstore import LocalRawStore
+from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources.detect import detect_kind
+
+HEAD_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -21,26 +25,54 @@ class Captured:
     new: bool
 
 
-def capture_file(engine: sa.Engine, store: LocalRawStore, path: Path, *, source: str,
-                 filename: str | None = None) -> Captured:
-    """Store the bytes and register them once. The same bytes again return the existing row."""
-    sha, size, uri = store.put_file(path)
+class _Head:
+    """Passes reads through and keeps the first bytes, to detect the kind without reading twice."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.head = stream, b""
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        return chunk
+
+
+def capture_stream(engine: sa.Engine, store: RawStore, stream: BinaryIO, *, filename: str, source: str,
+                   parent_id: int | None = None, on_chunk=None) -> Captured:
+    """Store the bytes (hashing while streaming) and register them once.
+
+    If the stream breaks off, nothing is stored or registered. The same bytes again return the
+    existing row.
+    """
+    head = _Head(stream)
+    sha, size, uri = store.put_stream(head, on_chunk=on_chunk) if on_chunk else store.put_stream(head)
     existing = _find(engine, sha)
     if existing:
         return Captured(existing.id, sha, existing.status, new=False)
-    with open(path, "rb") as fh:
-        kind = detect_kind(fh.read(4096))
     try:
         with engine.begin() as conn:
             new_id = conn.execute(raw_file.insert().values(
-                sha256=sha, filename=filename or path.name, source=source, kind=kind, size_bytes=size,
-                storage_uri=uri, received_at=dt.datetime.now(dt.timezone.utc), status="received",
+                sha256=sha, filename=filename, source=source, kind=detect_kind(head.head, filename),
+                size_bytes=size, storage_uri=uri, received_at=dt.datetime.now(dt.timezone.utc), status="received",
+                parent_id=parent_id,
             ).returning(raw_file.c.id)).scalar_one()
         return Captured(new_id, sha, "received", new=True)
     except sa.exc.IntegrityError:
         # Another run registered the same bytes a moment ago: theirs is the row.
         existing = _find(engine, sha)
         return Captured(existing.id, sha, existing.status, new=False)
+
+
+def capture_file(engine: sa.Engine, store: RawStore, path: Path, *, source: str,
+                 filename: str | None = None) -> Captured:
+    with open(path, "rb") as fh:
+        return capture_stream(engine, store, fh, filename=filename or path.name, source=source)
+
+
+def capture_bytes(engine: sa.Engine, store: RawStore, data: bytes, *, filename: str, source: str,
+                  parent_id: int | None = None) -> Captured:
+    return capture_stream(engine, store, io.BytesIO(data), filename=filename, source=source, parent_id=parent_id)
 
 
 def _find(engine: sa.Engine, sha: str):

@@ -1,89 +1,109 @@
-"""The inbox: which files are there, which are new, and taking them in.
+"""Taking files from an inbox (local folder or SFTP): which are new and ready, and taking them in.
 
-Listing is cheap (a directory scan and one query), so the sensor can do it every tick; capture and
-parsing happen in runs. An entry is a file's (path, size, mtime): a file rewritten in place is a new
-entry, and its bytes are deduplicated by sha256 anyway.
+Listing is cheap (a directory or SFTP listing and one query), so the sensor can do it every tick;
+downloading, unpacking and parsing happen in runs. An entry is a file's (path, size, mtime): a
+file rewritten in place is a new entry, and its bytes are deduplicated by sha256 anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.store import dialect_insert
-from intelliwatt_pipelines.cdm.tables import inbox_entry
-from intelliwatt_pipelines.ingest.capture import capture_file
+from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
+from intelliwatt_pipelines.ingest.capture import Captured, capture_bytes, capture_stream
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, normalize_raw_file
-from intelliwatt_pipelines.rawstore import LocalRawStore
+from intelliwatt_pipelines.ingest.unpack import QuarantineError, UnpackLimits, package_kind, unpack
+from intelliwatt_pipelines.rawstore import RawStore
+from intelliwatt_pipelines.transport import RemoteEntry
+
+PACKAGE_MEMBER_SEPARATOR = "!"
 
 
 @dataclass(frozen=True)
-class InboxEntry:
-    path: str
-    size_bytes: int
-    mtime_ns: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.path}|{self.size_bytes}|{self.mtime_ns}"
-
-
-def list_inbox(root: Path, *, min_age_seconds: float = 0.0, now: float | None = None) -> list[InboxEntry]:
-    """Files under ``root`` old enough not to be still written, oldest first. Hidden files are skipped."""
-    now = time.time() if now is None else now
-    entries = []
-    if not root.is_dir():
-        return entries
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.startswith(".") or name.endswith(".meta.json"):
-                continue
-            path = Path(dirpath) / name
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            if now - st.st_mtime >= min_age_seconds:
-                entries.append(InboxEntry(str(path.resolve()), st.st_size, st.st_mtime_ns))
-    return sorted(entries, key=lambda e: (e.mtime_ns, e.path))
+class IngestOptions:
+    max_invalid_fraction: float = 0.0
+    gnupghome: str | None = None
+    gpg_passphrase: str | None = field(default=None, repr=False)
+    limits: UnpackLimits = UnpackLimits()
+    dev_fallback_esiid: str | None = None
+    delete_after_ingest: bool = False
 
 
 def known_keys(engine: sa.Engine, source: str) -> set[str]:
     t = inbox_entry.c
     with engine.connect() as conn:
         rows = conn.execute(sa.select(t.path, t.size_bytes, t.mtime_ns).where(t.source == source)).all()
-    return {InboxEntry(*r).key for r in rows}
+    return {RemoteEntry(*r).key for r in rows}
 
 
-def new_entries(engine: sa.Engine, source: str, listing: list[InboxEntry]) -> list[InboxEntry]:
+def new_entries(engine: sa.Engine, source: str, listing: list[RemoteEntry]) -> list[RemoteEntry]:
     known = known_keys(engine, source)
     return [e for e in listing if e.key not in known]
 
 
-def take_entry(engine: sa.Engine, store: LocalRawStore, source: str, entry: InboxEntry, *,
-               run_id: str | None = None, max_invalid_fraction: float = 0.0) -> FileOutcome:
-    """Capture one inbox file and normalize it if its bytes are new. Records the entry as taken."""
-    path = Path(entry.path)
-    if not path.is_file():
-        return FileOutcome(raw_file_id=0, filename=path.name, status="missing",
-                           error="file disappeared from the inbox before it was taken")
-    captured = capture_file(engine, store, path, source=source)
-    if captured.status == "received":  # new bytes, or a capture whose normalization never finished
-        outcome = normalize_raw_file(engine, store, captured.raw_file_id, run_id=run_id,
-                                     max_invalid_fraction=max_invalid_fraction)
+def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *, run_id: str | None = None,
+               options: IngestOptions = IngestOptions(), on_chunk=None) -> list[FileOutcome]:
+    """Stream one inbox file into the raw store and process it if its bytes are new.
+
+    A broken transfer raises TransportError before anything is registered. The entry is recorded
+    as taken only once its bytes are safe and processed.
+    """
+    with inbox.open(entry) as stream:
+        captured = capture_stream(engine, store, stream, filename=entry.name, source=inbox.source, on_chunk=on_chunk)
+    if captured.status == "received":  # new bytes, or a capture whose processing never finished
+        outcomes = process_raw_file(engine, store, captured, run_id=run_id, options=options)
     else:
-        outcome = FileOutcome(raw_file_id=captured.raw_file_id, filename=path.name, status="known")
-    _record(engine, source, entry, captured.raw_file_id)
-    return outcome
+        outcomes = [FileOutcome(raw_file_id=captured.raw_file_id, filename=entry.name, status="known")]
+    _record(engine, inbox.source, entry, captured.raw_file_id)
+    if options.delete_after_ingest:
+        inbox.delete(entry)
+    return outcomes
 
 
-def _record(engine: sa.Engine, source: str, entry: InboxEntry, raw_file_id: int) -> None:
+def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, run_id: str | None,
+                     options: IngestOptions) -> list[FileOutcome]:
+    """Normalize a captured file; a package is unpacked first, each CSV becoming a child raw file."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(raw_file).where(raw_file.c.id == captured.raw_file_id)).one()
+    data = store.get(row.sha256)
+    if not package_kind(data[:64], row.filename):
+        return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
+                                   fallback_esiid=options.dev_fallback_esiid)]
+    package = FileOutcome(raw_file_id=row.id, filename=row.filename, status="normalized", kind=row.kind)
+    try:
+        members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
+                         limits=options.limits)
+    except QuarantineError as exc:
+        package.status, package.error = "quarantined", str(exc)
+        _set_status(engine, row.id, "quarantined", str(exc), run_id)
+        return [package]
+    outcomes = [package]
+    for member in members:
+        child = capture_bytes(engine, store, member.data, source=row.source, parent_id=row.id,
+                              filename=f"{row.filename}{PACKAGE_MEMBER_SEPARATOR}{member.name}")
+        if child.status == "received":
+            outcomes += process_raw_file(engine, store, child, run_id=run_id, options=options)
+        else:
+            outcomes.append(FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known"))
+    package.rows_read = package.rows_valid = len(members)
+    _set_status(engine, row.id, "normalized", None, run_id, rows=len(members))
+    return outcomes
+
+
+def _set_status(engine: sa.Engine, raw_file_id: int, status: str, error: str | None, run_id: str | None,
+                rows: int | None = None) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(raw_file.update().where(raw_file.c.id == raw_file_id).values(
+            status=status, error=error, run_id=run_id, rows_read=rows, rows_valid=rows,
+            normalized_at=now if status == "normalized" else None))
+
+
+def _record(engine: sa.Engine, source: str, entry: RemoteEntry, raw_file_id: int) -> None:
     with engine.begin() as conn:
         stmt = dialect_insert(conn, inbox_entry).values(
             source=source, path=entry.path, size_bytes=entry.size_bytes, mtime_ns=entry.mtime_ns,
@@ -91,3 +111,33 @@ def _record(engine: sa.Engine, source: str, entry: InboxEntry, raw_file_id: int)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["source", "path", "size_bytes", "mtime_ns"],
             set_={"raw_file_id": stmt.excluded.raw_file_id}))
+
+
+@dataclass
+class SensorState:
+    """What the sensor remembers between ticks (its cursor).
+
+    ``seen``: size and mtime of new files at the last listing, to tell a file still being written.
+    ``claims``: entries handed to a run, with the run key, until the run records them.
+    """
+
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    claims: dict[str, list] = field(default_factory=dict)
+
+
+def ready_entries(fresh: list[RemoteEntry], state: SensorState, *, now: float, min_age_seconds: float,
+                  finished_run_keys: set[str], reclaim_after_seconds: float) -> tuple[list[RemoteEntry], SensorState]:
+    """New entries that are complete and not handed to a live run, and the next state.
+
+    A file is complete when its size and mtime did not change since the last listing, or its mtime
+    is at least ``min_age_seconds`` old. A claim ends when the entry is recorded (it is no longer
+    fresh), when its run finished without recording it (a failed transfer), or after
+    ``reclaim_after_seconds``.
+    """
+    fresh_keys = {e.key for e in fresh}
+    claims = {k: c for k, c in state.claims.items()
+              if k in fresh_keys and c[1] not in finished_run_keys and now - c[0] < reclaim_after_seconds}
+    ready = [e for e in fresh if e.key not in claims and (
+        state.seen.get(e.path) == [e.size_bytes, e.mtime_ns] or now - e.mtime_ns / 1e9 >= min_age_seconds)]
+    seen = {e.path: [e.size_bytes, e.mtime_ns] for e in fresh}
+    return ready, SensorState(seen=seen, claims=claims)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm import store as cdm_store
 from intelliwatt_pipelines.cdm.normalize import SERIES, add_placeholders, day_bounds_utc, local_dates, touched_days
 from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_coverage, usage_interval
-from intelliwatt_pipelines.rawstore import LocalRawStore
+from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParseError, ParsedIntervals, parse_usage_file
-from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
+from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
 
 MAX_ERROR_CHARS = 4000
 
@@ -39,8 +39,14 @@ def _raw_row(conn: sa.Connection, raw_file_id: int):
     return conn.execute(sa.select(raw_file).where(raw_file.c.id == raw_file_id)).one()
 
 
-def _parse(store: LocalRawStore, row) -> ParsedIntervals:
-    return parse_usage_file(store.get(row.sha256), row.filename)
+def _parse(store: RawStore, row, fallback_esiid: str | None = None) -> ParsedIntervals:
+    """Parse a stored raw file with the ESIID and meter hints its name gives.
+
+    A child of a package is named ``<package>!<member>``, so the package's name counts too.
+    """
+    return parse_usage_file(store.get(row.sha256), row.filename,
+                            esiid=esiid_from_filename(row.filename) or fallback_esiid,
+                            meter=meter_from_filename(row.filename))
 
 
 def _canonical(parsed: ParsedIntervals) -> pd.DataFrame:
@@ -55,8 +61,8 @@ def _invalid_error(parsed: ParsedIntervals, max_invalid_fraction: float) -> str 
     return summary if share > max_invalid_fraction else None
 
 
-def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int, *, run_id: str | None = None,
-                       max_invalid_fraction: float = 0.0) -> FileOutcome:
+def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
+                       max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None) -> FileOutcome:
     """Parse a stored raw file and merge it into the canonical tables in one transaction.
 
     A file that cannot be parsed, or has more invalid rows than allowed, writes no rows: its raw
@@ -66,7 +72,7 @@ def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int
         row = _raw_row(conn, raw_file_id)
     outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind)
     try:
-        parsed = _parse(store, row)
+        parsed = _parse(store, row, fallback_esiid)
         frame = _canonical(parsed)
     except ParseError as exc:
         outcome.error = str(exc)
@@ -93,8 +99,12 @@ def normalize_raw_file(engine: sa.Engine, store: LocalRawStore, raw_file_id: int
         outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
         outcome.status = "normalized"
         outcome.kwh = float(parsed.frame["kwh"].sum())
+        notes = []
         if parsed.rows_invalid:  # tolerated by the setting, but still reported
-            outcome.error = f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems)
+            notes.append(f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems))
+        if fallback_esiid and fallback_esiid in set(frame["esiid"]) and not esiid_from_filename(row.filename):
+            notes.append("DEV FALLBACK ESIID USED: the file named no ESIID (INTELLIWATT_DEV_FALLBACK_ESIID)")
+        outcome.error = "; ".join(notes) or None
         _mark(conn, outcome, run_id)
     return outcome
 
@@ -125,8 +135,8 @@ class RebuildOutcome:
     completeness: pd.DataFrame
 
 
-def rebuild_esiid_days(engine: sa.Engine, store: LocalRawStore, esiid: str, start: dt.date,
-                       end: dt.date) -> RebuildOutcome:
+def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
+                       fallback_esiid: str | None = None) -> RebuildOutcome:
     """Rewrite one ESIID's intervals and completeness for local days [start, end] from raw bytes.
 
     Deletes the range and replays every normalized raw file that covers it, in one transaction:
@@ -150,7 +160,7 @@ def rebuild_esiid_days(engine: sa.Engine, store: LocalRawStore, esiid: str, star
         written = 0
         series = set()
         for row in files:
-            frame = _canonical(_parse(store, row))
+            frame = _canonical(_parse(store, row, fallback_esiid))
             days = local_dates(frame["ts_utc"])
             frame = frame[(frame["esiid"] == esiid) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
@@ -11,7 +12,7 @@ from intelliwatt_pipelines.sources.frames import ParsedIntervals, decode_text, f
 
 # kind -> (header test, parser(text, filename, esiid, meter), vendor source written on the intervals)
 FORMATS: dict[str, tuple[Callable[[str], bool], Callable[..., ParsedIntervals], str]] = {
-    smt_interval.KIND: (smt_interval.matches, lambda text, **_: smt_interval.parse(text), "smt"),
+    smt_interval.KIND: (smt_interval.matches, lambda text, meter, **_: smt_interval.parse(text, meter=meter), "smt"),
     smt_simple.KIND_LOCAL: (smt_simple.matches_local, lambda text, **_: smt_simple.parse_local(text), "smt"),
     smt_simple.KIND_UTC: (smt_simple.matches_utc, lambda text, filename, esiid, meter: smt_simple.parse_utc(
         text, esiid=esiid or esiid_from_filename(filename), meter=meter), "csv"),
@@ -19,8 +20,17 @@ FORMATS: dict[str, tuple[Callable[[str], bool], Callable[..., ParsedIntervals], 
 USAGE_SOURCES = {kind: source for kind, (_, _, source) in FORMATS.items()}
 
 
+METER_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])M([0-9]{3,})(?=[^0-9]|$)")
+
+
 def esiid_from_filename(filename: str) -> str | None:
     match = ESIID_IN_TEXT.search(filename)
+    return match.group(1) if match else None
+
+
+def meter_from_filename(filename: str) -> str | None:
+    """A meter number from an ``M<digits>`` token in a file name (SMT interval files carry none)."""
+    match = METER_IN_NAME.search(filename)
     return match.group(1) if match else None
 
 
@@ -28,9 +38,13 @@ def _kind(header: str) -> str:
     return next((kind for kind, (test, _, _) in FORMATS.items() if test(header)), "unknown")
 
 
-def detect_kind(data: bytes) -> str:
-    """The file kind from its first line, without parsing it; ``unknown`` when nothing matches."""
-    return _kind(first_line(data[:4096].decode("utf-8-sig", errors="replace")))
+def detect_kind(head: bytes, filename: str = "") -> str:
+    """The file kind from its first bytes and name, without parsing; ``unknown`` when nothing matches."""
+    from intelliwatt_pipelines.ingest.unpack import package_kind
+
+    if package := package_kind(head, filename):
+        return f"{package}_package"
+    return _kind(first_line(head[:4096].decode("utf-8-sig", errors="replace")))
 
 
 def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None,

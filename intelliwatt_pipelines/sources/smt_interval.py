@@ -51,7 +51,8 @@ def _minutes(clock: pd.Series) -> pd.Series:
     return (hours * 60 + mins).where((hours < 24) & (mins < 60))
 
 
-def parse(text: str) -> ParsedIntervals:
+def parse(text: str, *, meter: str | None = None) -> ParsedIntervals:
+    """Parse an SMT interval CSV; ``meter`` is a hint from the file name (the file has none)."""
     raw = read_csv_text(text)
     if list(raw.columns) != [h.lower() for h in HEADER]:
         raise ParseError(f"unexpected SMT interval header {[c.upper() for c in raw.columns]}; expected {HEADER}")
@@ -106,7 +107,7 @@ def parse(text: str) -> ParsedIntervals:
     keep = ~found.invalid & ~skipped
 
     out = pd.DataFrame({
-        "esiid": frame["esiid"], "meter": UNKNOWN_METER, "channel": frame["channel"],
+        "esiid": frame["esiid"], "meter": meter or UNKNOWN_METER, "channel": frame["channel"],
         "ts_utc": ts, "interval_minutes": INTERVAL_MINUTES, "kwh": frame["kwh"],
         "quality": frame["quality"],
         # A revision stamp inside the spring-forward gap is SMT's clock, not an error: move it on.
