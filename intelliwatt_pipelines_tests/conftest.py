@@ -88,6 +88,17 @@ def settings(tmp_path, warehouse_url) -> Settings:
 
 
 @pytest.fixture
+def instance(tmp_path):
+    """A real Dagster instance (SQLite storage) in a temporary DAGSTER_HOME."""
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture
 def expected() -> dict:
     return json.loads((DATA / "expected.json").read_text())
 

@@ -25,14 +25,6 @@ FALLBACK = "IntervalMeterUsage_sample_fallback_unpadded.csv"
 SPRING = "IntervalMeterUsage_sample_spring_padded_two_channels.csv"
 
 
-@pytest.fixture
-def instance(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
-
-
 def sensor_tick(defs, instance, cursor=None):
     sensor = defs.resolve_sensor_def("inbox_sensor")
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,

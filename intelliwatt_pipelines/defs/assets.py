@@ -147,7 +147,8 @@ def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutc
 
 def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
     table = pd.DataFrame([{
-        "raw_file_id": o.raw_file_id, "filename": redact(o.filename), "status": o.status, "kind": o.kind,
+        "raw_file_id": o.raw_file_id, "parent_id": o.parent_id or "", "filename": redact(o.filename),
+        "status": o.status, "kind": o.kind,
         "rows_read": o.rows_read, "rows_valid": o.rows_valid, "rows_invalid": o.rows_invalid,
         "rows_written": o.rows_written, "kwh": round(o.kwh, 3), "error": redact((o.error or "")[:300]),
     } for o in outcomes])
@@ -156,6 +157,7 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
         "files": len(outcomes),
         "files_normalized": count("normalized"),
         "files_failed": count("failed"),
+        "files_quarantined": count("quarantined"),
         "files_already_known": count("known"),
         "rows_written": sum(o.rows_written for o in outcomes),
         "rows_invalid": sum(o.rows_invalid for o in outcomes),

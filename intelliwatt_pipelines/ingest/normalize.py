@@ -31,6 +31,7 @@ class FileOutcome:
     rows_written: int = 0
     kwh: float = 0.0
     error: str | None = None
+    parent_id: int | None = None
     days: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SERIES + ["local_date"]))
     completeness: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -70,7 +71,8 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
     """
     with engine.connect() as conn:
         row = _raw_row(conn, raw_file_id)
-    outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind)
+    outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind,
+                          parent_id=row.parent_id)
     try:
         parsed = _parse(store, row, fallback_esiid)
         frame = _canonical(parsed)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS, RemoteEntry, TransportError, matches
 
 CONNECT_TIMEOUT = 20
+PREFETCH_REQUESTS = 64  # x 32 KiB in flight
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class SftpInbox:
         """A readable stream of the remote file; a broken transfer raises TransportError."""
         try:
             handle = self._sftp.open(entry.path, "rb")
-            handle.prefetch(entry.size_bytes)
+            # Bounded read-ahead: fast on long links, and memory stays small for large files.
+            handle.prefetch(entry.size_bytes, max_concurrent_requests=PREFETCH_REQUESTS)
         except OSError as exc:
             raise TransportError(f"cannot open {entry.path} on {self.settings.host}: {exc}") from None
         return _Guarded(handle, entry.path)
