@@ -16,7 +16,7 @@ from intelliwatt_pipelines.defs.assets import USAGE_INTERVALS
 from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
 from intelliwatt_pipelines.defs.resources import WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import IngestOptions, take_entry
-from intelliwatt_pipelines.rawstore import open_raw_store
+from intelliwatt_pipelines.rawstore import S3RawStore, open_raw_store
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 from intelliwatt_pipelines.transport import SftpInbox, SftpSettings, TransportError
 from intelliwatt_pipelines_tests.conftest import DATA
@@ -89,6 +89,23 @@ def zipped(**members: bytes) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buf.getvalue()
+
+
+def password_protected(archive: bytes) -> bytes:
+    """Mark every entry encrypted (general-purpose flag bit 0), as `zip -P` would."""
+    data = bytearray(archive)
+    for magic, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(magic)
+        while at != -1:
+            data[at + offset] |= 1
+            at = data.find(magic, at + 4)
+    return bytes(data)
+
+
+def checks_failed(result) -> int:
+    checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    return checks["raw_files_failures"].metadata["files_failed"].value
 
 
 def sftp_tick(defs, instance, cursor=None):
@@ -191,7 +208,12 @@ def test_bad_packages_are_quarantined_and_other_files_land(sftp_settings, sshd, 
     good = (DATA / FALLBACK).read_bytes()
     folder = sshd.root / "adhocusage"
     bad = {
-        "IntervalMeterUsage_wrongkey.asc": (encrypt_to(other_keyring, zipped(**{"a.csv": good})), "no secret key"),
+        "IntervalMeterUsage_wrongkey.asc": (encrypt_to(other_keyring, zipped(**{"a.csv": good})),
+                                            "no usable secret key"),
+        "IntervalMeterUsage_locked.asc": (encrypt_to(keyring, password_protected(zipped(**{"a.csv": good}))),
+                                          "password required"),
+        # gpg compresses this 8 MiB CSV to a few KiB: gpg's own --max-output must stop it
+        "IntervalMeterUsage_gpgbomb.asc": (encrypt_to(keyring, b"0,0,0,0\n" * (1 << 20)), "exceeds"),
         "IntervalMeterUsage_armour.asc": (b"-----BEGIN PGP MESSAGE-----\n\nnot base64 at all!!\n"
                                           b"-----END PGP MESSAGE-----\n", "PGP decryption failed"),
         "IntervalMeterUsage_zip.asc": (encrypt_to(keyring, zipped(**{"a.csv": good})[:-40]), "corrupt ZIP"),
@@ -216,9 +238,8 @@ def test_bad_packages_are_quarantined_and_other_files_land(sftp_settings, sshd, 
         assert store.get(rows[name].sha256) == data  # nothing lost
     assert rows["IntervalMeterUsage_good.csv"].status == "normalized"
     assert not [r for r in rows.values() if r.parent_id]  # nothing came out of a bad package
-    checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-    assert checks["raw_files_failures"].metadata["files_failed"].value == 5
+    assert checks_failed(result) == len(bad)
+
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
@@ -235,12 +256,62 @@ def test_sftp_refusals_fail_the_tick_with_the_reason(sftp_settings, sshd, instan
     sshd.process = __import__("subprocess").Popen(["true"])  # already stopped; let the fixture finish
 
 
-def test_s3_raw_store_is_content_addressed_and_write_once(raw_store_url):
+def test_raw_store_is_content_addressed_and_write_once(raw_store_url):
+    import time
+
     store = open_raw_store(raw_store_url)
     first = store.put_bytes(b"same bytes")
+
+    def written_at():
+        if isinstance(store, S3RawStore):
+            return store.client.head_object(Bucket=store.bucket, Key=store._key(first[0]))["LastModified"]
+        return os.stat(first[2][len("file://"):]).st_mtime_ns
+
+    before = written_at()
+    time.sleep(1.1)
     assert store.put_bytes(b"same bytes") == first
+    assert written_at() == before  # not rewritten
     assert store.get(first[0]) == b"same bytes" and store.exists(first[0])
     assert first[2].startswith("s3://" if raw_store_url.startswith("s3://") else "file://")
+
+
+@pytest.mark.parametrize("name, safe", [
+    ("a.csv", True), ("dir/r.csv", True), ("..report.csv", True), ("....csv", True),
+    ("../x.csv", False), ("a/../../x.csv", False), ("..\\x.csv", False), ("/abs.csv", False),
+    ("C:/x.csv", False), ("x/C:/y.csv", False), ("ok/../ok.csv", False),
+])
+def test_zip_member_names_that_could_escape_are_refused(name, safe):
+    from intelliwatt_pipelines.ingest.unpack import QuarantineError, UnpackLimits, unzip_csvs
+
+    archive = zipped(**{name: b"x"})
+    if safe:
+        assert [m.name for m in unzip_csvs(archive, UnpackLimits())] == [name]
+    else:
+        with pytest.raises(QuarantineError, match="unsafe path"):
+            unzip_csvs(archive, UnpackLimits())
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_a_package_inside_a_package_is_not_unpacked_again(sftp_settings, sshd, keyring, instance):
+    inner = zipped(**{"real.csv": (DATA / FALLBACK).read_bytes()})
+    (sshd.root / "adhocusage" / "IntervalMeterUsage_nested.asc").write_bytes(
+        encrypt_to(keyring, zipped(**{"inner.csv": inner})))
+    defs = build_defs(sftp_settings)
+    assert run(defs, instance, sftp_tick(defs, instance).run_requests[0]).success
+    rows = raw_rows(sftp_settings)
+    child = rows["IntervalMeterUsage_nested.asc!inner.csv"]
+    assert child.status == "failed" and "binary" in child.error  # parsed as the CSV it claims to be
+    assert len(rows) == 2
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_materializing_raw_files_by_hand_takes_whats_new_on_sftp(sftp_settings, sshd, instance):
+    (sshd.root / "adhocusage" / "IntervalMeterUsage_manual.csv").write_bytes((DATA / FALLBACK).read_bytes())
+    defs = build_defs(sftp_settings)
+    result = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+        instance=instance, run_config={"ops": {"raw_files": {"config": {"source": "sftp"}}}})
+    assert result.success
+    assert raw_rows(sftp_settings)["IntervalMeterUsage_manual.csv"].rows_valid == 292
 
 
 def test_sftp_inbox_lists_only_the_configured_patterns(sshd):
@@ -259,7 +330,7 @@ def test_unknown_host_keys_are_refused_by_default(sshd, tmp_path):
     empty.write_text("")
     inbox = SftpInbox(SftpSettings(host="127.0.0.1", port=sshd.port, username=sshd.user,
                                    private_key_path=str(sshd.key_path), known_hosts_path=str(empty)))
-    with pytest.raises(TransportError, match="127.0.0.1"):
+    with pytest.raises(TransportError, match="not found in known_hosts"):
         inbox.list_entries()
 
 

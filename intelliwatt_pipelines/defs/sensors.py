@@ -19,14 +19,15 @@ RECLAIM_AFTER_SECONDS = 30 * 60
 RUN_KEY_TAG = "dagster/run_key"
 
 
-def finished_run_keys(instance: dg.DagsterInstance, run_keys: set[str]) -> set[str]:
-    """Run keys whose run has finished (succeeded or failed): their unrecorded files are offered again."""
-    done = set()
+def run_key_states(instance: dg.DagsterInstance, run_keys: set[str]) -> tuple[set[str], set[str]]:
+    """(finished, active) run keys. A finished run's unrecorded files are offered again; an active
+    (queued or running) run keeps its files however long it takes."""
+    finished, active = set(), set()
     for key in run_keys:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1)
-        if runs and runs[0].is_finished:
-            done.add(key)
-    return done
+        if runs:
+            (finished if runs[0].is_finished else active).add(key)
+    return finished, active
 
 
 def plan_requests(ready, state: SensorState, now: float, batch_files: int, source: str) -> list[dg.RunRequest]:
@@ -58,9 +59,10 @@ def build_inbox_sensor(job, source: str, default_status: dg.DefaultSensorStatus)
             raise dg.Failure(description=redact(str(exc))) from None
         fresh = new_entries(warehouse.engine(), transport.source, listing)
         state = SensorState(**json.loads(context.cursor)) if context.cursor else SensorState()
-        finished = finished_run_keys(context.instance, {c[1] for c in state.claims.values()})
+        finished, active = run_key_states(context.instance, {c[1] for c in state.claims.values()})
         ready, state = ready_entries(fresh, state, now=now, min_age_seconds=settings.min_age_seconds,
-                                     finished_run_keys=finished, reclaim_after_seconds=RECLAIM_AFTER_SECONDS)
+                                     finished_run_keys=finished, active_run_keys=active,
+                                     reclaim_after_seconds=RECLAIM_AFTER_SECONDS)
         requests = plan_requests(ready, state, now, settings.batch_files, source)
         cursor = json.dumps(dataclasses.asdict(state))
         if requests:

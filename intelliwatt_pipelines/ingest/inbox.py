@@ -77,16 +77,20 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
     try:
         members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
                          limits=options.limits)
-    except QuarantineError as exc:
-        package.status, package.error = "quarantined", str(exc)
-        _set_status(engine, row.id, "quarantined", str(exc), run_id)
+    except Exception as exc:  # QuarantineError, or anything else a hostile package provokes
+        reason = str(exc) if isinstance(exc, QuarantineError) else f"cannot unpack ({type(exc).__name__}): {exc}"
+        package.status, package.error = "quarantined", reason
+        _set_status(engine, row.id, "quarantined", reason, run_id)
         return [package]
     outcomes = [package]
     for member in members:
         child = capture_bytes(engine, store, member.data, source=row.source, parent_id=row.id,
                               filename=f"{row.filename}{PACKAGE_MEMBER_SEPARATOR}{member.name}")
         if child.status == "received":
-            outcomes += process_raw_file(engine, store, child, run_id=run_id, options=options)
+            # Members are parsed as CSVs, never unpacked again: one level, one size budget.
+            outcomes.append(normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
+                                               max_invalid_fraction=options.max_invalid_fraction,
+                                               fallback_esiid=options.dev_fallback_esiid))
         else:
             outcomes.append(FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known"))
     package.rows_read = package.rows_valid = len(members)
@@ -126,17 +130,19 @@ class SensorState:
 
 
 def ready_entries(fresh: list[RemoteEntry], state: SensorState, *, now: float, min_age_seconds: float,
-                  finished_run_keys: set[str], reclaim_after_seconds: float) -> tuple[list[RemoteEntry], SensorState]:
+                  finished_run_keys: set[str], active_run_keys: set[str],
+                  reclaim_after_seconds: float) -> tuple[list[RemoteEntry], SensorState]:
     """New entries that are complete and not handed to a live run, and the next state.
 
     A file is complete when its size and mtime did not change since the last listing, or its mtime
     is at least ``min_age_seconds`` old. A claim ends when the entry is recorded (it is no longer
-    fresh), when its run finished without recording it (a failed transfer), or after
-    ``reclaim_after_seconds``.
+    fresh) or its run finished without recording it (a failed transfer). A claim whose run is
+    queued or running stays; one whose run never appeared ends after ``reclaim_after_seconds``.
     """
     fresh_keys = {e.key for e in fresh}
     claims = {k: c for k, c in state.claims.items()
-              if k in fresh_keys and c[1] not in finished_run_keys and now - c[0] < reclaim_after_seconds}
+              if k in fresh_keys and c[1] not in finished_run_keys
+              and (c[1] in active_run_keys or now - c[0] < reclaim_after_seconds)}
     ready = [e for e in fresh if e.key not in claims and (
         state.seen.get(e.path) == [e.size_bytes, e.mtime_ns] or now - e.mtime_ns / 1e9 >= min_age_seconds)]
     seen = {e.path: [e.size_bytes, e.mtime_ns] for e in fresh}

@@ -8,7 +8,6 @@ quarantines the file.
 from __future__ import annotations
 
 import io
-import posixpath
 import zipfile
 from dataclasses import dataclass
 
@@ -49,23 +48,25 @@ def decrypt(data: bytes, *, gnupghome: str | None, passphrase: str | None, limit
     gpg = gnupg.GPG(gnupghome=gnupghome)
     # --max-output bounds what gpg will write: a compressed PGP packet can be a bomb too.
     result = gpg.decrypt(data, passphrase=passphrase, extra_args=["--max-output", str(limits.max_unpacked_bytes)])
+    stderr = result.stderr or ""
+    # gpg stops writing at --max-output yet still reports DECRYPTION_OKAY: check its words, not ok.
+    if "max-output" in stderr or len(result.data or b"") >= limits.max_unpacked_bytes:
+        raise QuarantineError(f"PGP decryption failed: decrypted output exceeds {limits.max_unpacked_bytes} "
+                              "bytes (decompression bomb?)")
     if result.ok:
         return result.data
     detail = (result.status or "").strip() or "unknown error"
-    stderr = result.stderr or ""
-    if "max-output" in stderr or "exceeded" in stderr:
-        detail = f"decrypted output exceeds {limits.max_unpacked_bytes} bytes"
-    elif "no secret key" in stderr.lower() or "NO_SECKEY" in stderr:
-        detail = "no secret key for this message (encrypted to another key)"
+    if "no secret key" in stderr.lower() or "NO_SECKEY" in stderr:
+        detail = "no usable secret key (encrypted to another key, or a wrong INTELLIWATT_GPG_PASSPHRASE)"
     elif "no valid OpenPGP data" in stderr or "NODATA" in stderr:
         detail = "not valid OpenPGP data (corrupt armour?)"
     raise QuarantineError(f"PGP decryption failed: {detail}")
 
 
 def _safe_name(name: str) -> bool:
-    normalized = posixpath.normpath(name.replace("\\", "/"))
-    return not (name.startswith(("/", "\\")) or ":" in name.split("/")[0] or normalized.startswith("..")
-                or "/../" in f"/{normalized}/")
+    """A relative path with no '..' component and no drive letter (it could not escape a folder)."""
+    parts = name.replace("\\", "/").split("/")
+    return not (name.startswith(("/", "\\")) or ".." in parts or any(":" in part for part in parts))
 
 
 def unzip_csvs(data: bytes, limits: UnpackLimits) -> list[Member]:
@@ -93,9 +94,10 @@ def unzip_csvs(data: bytes, limits: UnpackLimits) -> list[Member]:
                         raise QuarantineError(
                             f"ZIP expands past {limits.max_unpacked_bytes} bytes (decompression bomb?)")
                     out.write(chunk)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
-            raise QuarantineError(f"corrupt ZIP entry {info.filename!r}: {exc}") from None
-        members.append(Member(posixpath.basename(info.filename.replace("\\", "/")), out.getvalue()))
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+            # RuntimeError: a password-protected entry
+            raise QuarantineError(f"unreadable ZIP entry {info.filename!r}: {exc}") from None
+        members.append(Member(info.filename.replace("\\", "/"), out.getvalue()))
     if not members:
         raise QuarantineError(f"ZIP holds no CSV file (entries: {[i.filename for i in infos][:10]})")
     return members

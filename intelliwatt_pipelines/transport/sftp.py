@@ -38,14 +38,18 @@ class SftpInbox:
 
         s = self.settings
         client = paramiko.SSHClient()
-        if s.known_hosts_path:
-            client.load_host_keys(s.known_hosts_path)
-        else:
-            client.load_system_host_keys()
+        if s.host_key_policy == "accept-new" and not s.known_hosts_path:
+            raise TransportError("host key policy accept-new needs INTELLIWATT_SFTP_KNOWN_HOSTS to pin the key in")
         client.set_missing_host_key_policy({
             "accept-new": paramiko.AutoAddPolicy, "warn-any": paramiko.WarningPolicy,
         }.get(s.host_key_policy, paramiko.RejectPolicy)())
         try:
+            if s.known_hosts_path:
+                if s.host_key_policy == "accept-new":
+                    open(s.known_hosts_path, "a").close()  # first use: nothing pinned yet
+                client.load_host_keys(s.known_hosts_path)
+            else:
+                client.load_system_host_keys()
             client.connect(s.host, port=s.port, username=s.username or None, key_filename=s.private_key_path,
                            passphrase=s.key_passphrase, timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT,
                            auth_timeout=CONNECT_TIMEOUT, look_for_keys=s.private_key_path is None,
@@ -74,29 +78,35 @@ class SftpInbox:
             client.close()
 
     def list_entries(self) -> list[RemoteEntry]:
-        with self.session():
-            entries = []
-            for folder in self.settings.folders:
-                try:
-                    listing = self._sftp.listdir_attr(folder)
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:
-                    raise TransportError(f"cannot list {folder} on {self.settings.host}: {exc}") from None
-                for attr in listing:
-                    if stat.S_ISREG(attr.st_mode or 0) and matches(attr.filename, self.settings.patterns):
-                        entries.append(RemoteEntry(posixpath.join(folder, attr.filename), attr.st_size or 0,
-                                                   int(attr.st_mtime or 0) * 1_000_000_000))
-            return sorted(entries, key=lambda e: (e.mtime_ns, e.path))
+        if self._sftp is None:  # outside a session (the sensor): open one just for the listing
+            with self.session():
+                return self.list_entries()
+        entries = []
+        for folder in self.settings.folders:
+            try:
+                listing = self._sftp.listdir_attr(folder)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TransportError(f"cannot list {folder} on {self.settings.host}: {exc}") from None
+            for attr in listing:
+                if stat.S_ISREG(attr.st_mode or 0) and matches(attr.filename, self.settings.patterns):
+                    entries.append(RemoteEntry(posixpath.join(folder, attr.filename), attr.st_size or 0,
+                                               int(attr.st_mtime or 0) * 1_000_000_000))
+        return sorted(entries, key=lambda e: (e.mtime_ns, e.path))
 
     def open(self, entry: RemoteEntry):
         """A readable stream of the remote file; a broken transfer raises TransportError."""
+        handle = None
         try:
             handle = self._sftp.open(entry.path, "rb")
             # Bounded read-ahead: fast on long links, and memory stays small for large files.
             handle.prefetch(entry.size_bytes, max_concurrent_requests=PREFETCH_REQUESTS)
-        except OSError as exc:
-            raise TransportError(f"cannot open {entry.path} on {self.settings.host}: {exc}") from None
+        except Exception as exc:  # a missing file, or a connection that already dropped
+            if handle is not None:
+                _Guarded(handle, entry.path).close()
+            raise TransportError(f"cannot open {entry.path} on {self.settings.host}: "
+                                 f"{type(exc).__name__}: {exc}") from None
         return _Guarded(handle, entry.path)
 
     def delete(self, entry: RemoteEntry) -> None:
