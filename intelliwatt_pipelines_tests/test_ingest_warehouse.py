@@ -55,9 +55,7 @@ def test_samples_land_exactly_and_a_second_ingest_changes_nothing(engine, store,
     for name in expected:
         assert ingest_sample(engine, store, tmp_path, name).status == "normalized"
     with engine.connect() as conn:
-        d = daily_completeness.c
         rows = {(r.esiid, str(r.local_date), r.channel): r for r in conn.execute(sa.select(daily_completeness))}
-        u = usage_interval.c
         total = conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar_one()
     for name, want in expected.items():
         for day in want["days"]:
@@ -200,7 +198,6 @@ def day_rows(start: str = "0:00", end: str = "0:00", kwh: str = "0.25") -> dict:
 
 
 def completeness_table(engine):
-    d = daily_completeness.c
     with engine.connect() as conn:
         return sorted((str(r.local_date), r.expected_intervals, r.actual_intervals, r.filled_intervals, r.status)
                       for r in conn.execute(sa.select(daily_completeness)))
