@@ -78,6 +78,25 @@ def cmd_ingest(settings: Settings, args) -> int:
     return 0 if ok else 1
 
 
+def cmd_reprocess(settings: Settings, args) -> int:
+    """Process stored raw files again from their bytes (after fixing a key, passphrase or setting)."""
+    from intelliwatt_pipelines.cdm.tables import raw_file
+    from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
+    from intelliwatt_pipelines.defs.resources import WarehouseResource
+
+    job = build_defs(settings).resolve_job_def(INGEST_JOB)
+    config = {"ops": {"raw_files": {"config": {"raw_file_ids": args.raw_file_ids}}}}
+    result = job.execute_in_process(run_config=config, instance=_instance(settings), raise_on_error=False)
+    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    r = raw_file.c
+    with WarehouseResource(url=settings.warehouse_url).engine().connect() as conn:
+        rows = conn.execute(sa.select(r.id, r.filename, r.status, r.error).where(r.id.in_(args.raw_file_ids))).all()
+    for row in rows:
+        print(redact(f"  raw_file {row.id} ({row.filename}): {row.status}" + (f" - {row.error}" if row.error else "")))
+    ok = result.success and len(rows) == len(set(args.raw_file_ids)) and all(x.status == "normalized" for x in rows)
+    return 0 if ok else 1
+
+
 def cmd_backfill(settings: Settings, args) -> int:
     """Rebuild one ESIID's days from raw, as a single run of the rebuild job."""
     from intelliwatt_pipelines.defs.definitions import REBUILD_JOB, build_defs
@@ -121,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD")
     p.add_argument("--end", required=True, type=dt.date.fromisoformat, help="last local day, YYYY-MM-DD")
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("reprocess", help="process stored raw files again from their bytes (e.g. quarantined ones)")
+    p.add_argument("raw_file_ids", nargs="+", type=int, metavar="RAW_FILE_ID")
+    p.set_defaults(func=cmd_reprocess)
     sub.add_parser("migrate", help="bring the warehouse schema to the newest migration").set_defaults(func=cmd_migrate)
     p = sub.add_parser("seed", help="write the generated sample files into the inbox")
     p.add_argument("--inbox")

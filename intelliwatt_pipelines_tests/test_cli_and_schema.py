@@ -12,7 +12,7 @@ from intelliwatt_pipelines import cli
 from intelliwatt_pipelines.cdm.tables import metadata, usage_interval
 from intelliwatt_pipelines.cdm.warehouse import VERSION_TABLE, create_engine
 from intelliwatt_pipelines.pii import redact
-from intelliwatt_pipelines_tests.conftest import copy_sample
+from intelliwatt_pipelines_tests.conftest import DATA, copy_sample
 
 
 @pytest.fixture
@@ -89,3 +89,17 @@ def test_logs_of_an_ingest_carry_no_raw_esiid(cli_env, caplog, capsys):
 def test_redact_masks_both_esiid_lengths_only():
     text = redact("file 10443720000000001 and 1008901023817895470106 but not 123456")
     assert "10443720000000001" not in text and "1008901023817895470106" not in text and "123456" in text
+
+
+def test_reprocess_takes_a_failed_file_again_from_its_raw_bytes(cli_env, monkeypatch, capsys):
+    lines = (DATA / "IntervalMeterUsage_sample_fallback_unpadded.csv").read_text().splitlines(keepends=True)
+    lines[10] = lines[10].replace(",A,", ",X,")  # one bad flag: the file fails under the strict default
+    (cli_env.inbox_dir / "one_bad_row.csv").write_text("".join(lines))
+    assert cli.main(["ingest"]) == 1
+    assert cli.main(["reprocess", "1"]) == 1  # same rules, same result
+    monkeypatch.setenv("INTELLIWATT_MAX_INVALID_FRACTION", "0.01")  # the operator decides to tolerate it
+    assert cli.main(["reprocess", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "raw_file 1 (one_bad_row.csv): normalized - 1 invalid rows tolerated" in out
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_materialized_partitions(dg.AssetKey("usage_intervals"))) == 3

@@ -25,7 +25,7 @@ from intelliwatt_pipelines.defs.resources import (
     WarehouseResource,
 )
 from intelliwatt_pipelines.ingest import rebuild_esiid_days
-from intelliwatt_pipelines.ingest.inbox import new_entries, take_entry
+from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 from intelliwatt_pipelines.ingest.normalize import FileOutcome
 from intelliwatt_pipelines.pii import mask, redact
@@ -53,10 +53,12 @@ class InboxEntryConfig(dg.Config):
 
 class RawFilesConfig(dg.Config):
     """Files to take in, from ``inbox`` (the local folder) or ``sftp``. No entries (a manual
-    materialization) means: everything new in that inbox now."""
+    materialization) means: everything new in that inbox now. ``raw_file_ids`` instead re-processes
+    files already in the raw store (say, quarantined ones after fixing the key), from their bytes."""
 
     source: str = INBOX_SOURCE
     entries: list[InboxEntryConfig] = []
+    raw_file_ids: list[int] = []
 
 
 def ingest_run_config(entries: list[RemoteEntry], source: str = INBOX_SOURCE) -> dict:
@@ -88,6 +90,12 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
         transport = transport_for(config.source, inbox, sftp)
         options = rules.options(delete_after_ingest=config.source == SFTP_SOURCE and sftp.delete_after_ingest)
         outcomes, broken = [], []
+        if config.raw_file_ids:
+            outcomes = reprocess_raw_files(engine, store, config.raw_file_ids, run_id=context.run.run_id,
+                                           options=options)
+            _log_outcomes(context, outcomes)
+            return dg.MaterializeResult(metadata=_batch_metadata(
+                outcomes, report_partitions(context, outcomes, set(days_def.get_partition_keys()))))
         try:
             with transport.session():
                 entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
@@ -99,9 +107,7 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
                         broken.append(redact(str(exc)))
                         context.log.error(broken[-1])
                         continue
-                    for outcome in taken:
-                        context.log.info(redact(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
-                                                + (f" - {outcome.error}" if outcome.error else "")))
+                    _log_outcomes(context, taken)
                     outcomes += taken
         except TransportError as exc:
             broken.append(redact(str(exc)))
@@ -113,6 +119,12 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
         return dg.MaterializeResult(metadata=metadata)
 
     return raw_files
+
+
+def _log_outcomes(context: dg.AssetExecutionContext, outcomes: list[FileOutcome]) -> None:
+    for outcome in outcomes:
+        context.log.info(redact(f"raw_file {outcome.raw_file_id} ({outcome.filename}): {outcome.status}"
+                                + (f" - {outcome.error}" if outcome.error else "")))
 
 
 def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutcome], valid_days: set[str]) -> int:

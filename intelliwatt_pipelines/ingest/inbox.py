@@ -98,6 +98,22 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
     return outcomes
 
 
+def reprocess_raw_files(engine: sa.Engine, store: RawStore, raw_file_ids: list[int], *, run_id: str | None,
+                        options: IngestOptions) -> list[FileOutcome]:
+    """Process stored raw files again from their bytes, whatever their status (idempotent for the
+    normalized ones). Children of packages are reprocessed through their package."""
+    outcomes = []
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(raw_file.c.id, raw_file.c.sha256).where(raw_file.c.id.in_(raw_file_ids))).all()
+    missing = set(raw_file_ids) - {r.id for r in rows}
+    outcomes += [FileOutcome(raw_file_id=i, filename="?", status="missing", error="no such raw_file") for i in missing]
+    for row in rows:
+        _set_status(engine, row.id, "received", None, run_id)
+        outcomes += process_raw_file(engine, store, Captured(row.id, row.sha256, "received", new=False),
+                                     run_id=run_id, options=options)
+    return outcomes
+
+
 def _set_status(engine: sa.Engine, raw_file_id: int, status: str, error: str | None, run_id: str | None,
                 rows: int | None = None) -> None:
     now = dt.datetime.now(dt.timezone.utc)
