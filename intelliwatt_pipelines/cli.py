@@ -129,6 +129,23 @@ def cmd_seed(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_api(settings: Settings, args) -> int:
+    """Serve the read API and upload relay with uvicorn (migrating the warehouse first)."""
+    import logging
+
+    import uvicorn
+
+    from intelliwatt_pipelines.api import create_app
+    from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    migrate(create_engine(settings.warehouse_url))
+    # Uvicorn's access log prints raw paths, which hold ESIIDs: the app logs each request itself.
+    uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
+                access_log=False, log_config=None, workers=1)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="intelliwatt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("seed", help="write the generated sample files into the inbox")
     p.add_argument("--inbox")
     p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("api", help="serve the read API and upload relay (uvicorn)")
+    p.add_argument("--host", help="bind address (default INTELLIWATT_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default INTELLIWATT_API_PORT, 8000)")
+    p.set_defaults(func=cmd_api)
     args = parser.parse_args(argv)
     return args.func(Settings.from_env(), args)
 

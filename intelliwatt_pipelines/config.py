@@ -8,7 +8,8 @@ SQLite warehouse, the raw store, the inbox and the Dagster home under ``INTELLIW
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CENTRAL_TZ = "America/Chicago"
@@ -21,6 +22,17 @@ def _env(name: str, default: str) -> str:
 
 def _list(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_limit(value: str) -> tuple[int, int]:
+    """``"5/30d"`` → (5 uploads, 30 days in seconds). Units: s, m, h, d."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhd])\s*", value)
+    if not match:
+        raise ValueError(f"rate limit {value!r} is not like '5/30d' (count/window with unit s, m, h or d)")
+    return int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,13 @@ class Settings:
     gnupghome: str = ""
     max_unpacked_bytes: int = 1 << 30
     dev_fallback_esiid: str = ""
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    admin_token: str = field(default="", repr=False)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    upload_max_bytes: int = 100 * 1024 * 1024
+    rate_limit_admin: tuple[int, int] = (50, 24 * 3600)
+    rate_limit_customer: tuple[int, int] = (5, 30 * 86400)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -74,4 +93,11 @@ class Settings:
             gnupghome=_env("GNUPGHOME", ""),
             max_unpacked_bytes=int(_env("INTELLIWATT_MAX_UNPACKED_BYTES", str(1 << 30))),
             dev_fallback_esiid=_env("INTELLIWATT_DEV_FALLBACK_ESIID", ""),
+            api_keys=_list(os.environ.get("INTELLIWATT_API_KEYS", "")),
+            admin_token=os.environ.get("INTELLIWATT_ADMIN_TOKEN", "").strip(),
+            api_host=_env("INTELLIWATT_API_HOST", "127.0.0.1"),
+            api_port=int(_env("INTELLIWATT_API_PORT", "8000")),
+            upload_max_bytes=int(_env("INTELLIWATT_UPLOAD_MAX_BYTES", str(100 * 1024 * 1024))),
+            rate_limit_admin=rate_limit(_env("INTELLIWATT_RATE_LIMIT_ADMIN", "50/24h")),
+            rate_limit_customer=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER", "5/30d")),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm.warehouse import create_engine, engine_for, migrate, normalize_url
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.rawstore import LocalRawStore
+
+from intelliwatt_pipelines_tests.servers import LOG_CAPTURE
 
 DATA = Path(__file__).parent / "data"
 ADMIN_URL = os.environ.get("INTELLIWATT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -107,3 +110,23 @@ def copy_sample(name: str, folder: Path, as_name: str | None = None) -> Path:
     target = folder / (as_name or name)
     shutil.copyfile(DATA / name, target)
     return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_capture():
+    """Capture every log record of the session (INFO and up) into LOG_CAPTURE."""
+    LOG_CAPTURE.write_text("")
+    handler = logging.FileHandler(LOG_CAPTURE)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(min(previous, logging.INFO) if previous else logging.INFO)
+    # The test client's own request log prints the URLs it calls: that is the caller, not the platform.
+    for client_logger in ("httpx", "httpcore"):
+        logging.getLogger(client_logger).setLevel(logging.WARNING)
+    yield LOG_CAPTURE
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    handler.close()

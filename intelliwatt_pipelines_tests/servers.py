@@ -14,6 +14,12 @@ from pathlib import Path
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
+# Every log record of the run lands in LOG_CAPTURE, and every server process's output file is listed
+# in SERVER_LOGS: test_zz_log_privacy checks all of it for raw ESIIDs at the end of the run.
+LOG_CAPTURE = Path(os.environ.get("INTELLIWATT_TEST_LOG_CAPTURE", f"/tmp/intelliwatt-test-logs-{os.getpid()}.log"))
+SERVER_LOGS: list[Path] = []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,6 +129,7 @@ class DagsterDev:
 
     def __init__(self, command: list[str], cwd: Path, env: dict, log: Path, port: int):
         self.port, self.log_path = port, log
+        SERVER_LOGS.append(log)
         self._log = open(log, "wb")
         self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
@@ -158,4 +165,44 @@ class DagsterDev:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+        self._log.close()
+
+
+class ApiServer:
+    """``intelliwatt api`` (uvicorn) as its own process on loopback."""
+
+    def __init__(self, env: dict, log: Path, cwd: Path):
+        import sys
+
+        self.port, self.log_path = free_port(), log
+        SERVER_LOGS.append(log)
+        self._log = open(log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "intelliwatt_pipelines.cli", "api", "--port", str(self.port)],
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(self.port, timeout=60)
+        except RuntimeError:
+            self.stop()
+            raise AssertionError(f"API did not start\n{log.read_text()[-3000:]}") from None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def peak_rss_bytes(self) -> int:
+        """The process's peak resident memory (VmHWM) so far."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
         self._log.close()

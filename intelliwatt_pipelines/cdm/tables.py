@@ -114,13 +114,34 @@ inbox_entry = sa.Table(
     sa.Column("taken_at", UTCDateTime, nullable=False),
 )
 
+UPLOAD_ROLES = ("admin", "customer")
+
+# Files posted to the API. Also the durable log the upload rate limits count, so a restart resets nothing.
+upload = sa.Table(
+    "upload", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("account_hash", sa.String(64), nullable=False),
+    sa.Column("esiid", sa.String(22)),
+    sa.Column("meter", sa.String(40)),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("correlation_id", sa.String(64)),
+    sa.CheckConstraint(f"role IN {UPLOAD_ROLES}", name="ck_upload_role"),
+    sa.Index("ix_upload_account", "role", "account_hash", "received_at"),
+    sa.Index("ix_upload_raw_file", "raw_file_id"),
+)
+
 # What each column means; shown as the assets' column schemas in the Dagster UI.
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "raw_file": {
         "id": "Surrogate key; referenced by canonical rows as raw_file_id.",
         "sha256": "SHA-256 of the exact bytes; one row per distinct content.",
         "filename": "Name the file arrived under.",
-        "source": "How it arrived: inbox, sftp, upload, cli.",
+        "source": "How it arrived: inbox, sftp, upload (API), cli.",
         "kind": "Detected format, e.g. smt_interval, smt_interval_simple, usage_timestamp_kwh, unknown.",
         "size_bytes": "Size of the raw bytes.",
         "storage_uri": "Where the raw bytes are kept (content-addressed, never overwritten).",
@@ -146,6 +167,19 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "revised_at": "Vendor revision time of the reading (SMT REVISION_DATE), UTC; null if none given.",
         "source": "Vendor source of the reading: smt, csv.",
         "raw_file_id": "raw_file the stored value came from.",
+    },
+    "upload": {
+        "id": "Surrogate key.",
+        "raw_file_id": "raw_file holding the uploaded bytes (several uploads of the same bytes share it).",
+        "role": "admin | customer: which rate limit applied.",
+        "account_hash": "SHA-256 of the salted accountKey (the key itself is never stored).",
+        "esiid": "ESI ID given with the upload, used when the file itself names none.",
+        "meter": "Meter number given with the upload, likewise.",
+        "filename": "Sanitized file name as uploaded.",
+        "size_bytes": "Bytes received.",
+        "via": "multipart (POST /api/v1/uploads) or inline (POST /api/v1/admin/smt/inline).",
+        "received_at": "When the bytes were safe in the raw store (UTC).",
+        "correlation_id": "x-correlation-id of the request.",
     },
     "daily_completeness": {
         "esiid": "ESI ID.",

@@ -24,7 +24,7 @@ from intelliwatt_pipelines.defs.resources import (
     SftpResource,
     WarehouseResource,
 )
-from intelliwatt_pipelines.defs.sensors import build_inbox_sensor
+from intelliwatt_pipelines.defs.sensors import build_inbox_sensor, build_upload_sensor
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 INGEST_JOB = "inbox_ingest_job"
@@ -58,6 +58,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host
                                else dg.DefaultSensorStatus.STOPPED),
+            build_upload_sensor(ingest_job, settings.inbox_batch_files),
         ],
         resources={
             "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),

@@ -11,12 +11,14 @@ import dagster as dg
 from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, SFTP_SOURCE, ingest_run_config, transport_for
 from intelliwatt_pipelines.defs.resources import InboxResource, SftpResource, WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import SensorState, new_entries, ready_entries
+from intelliwatt_pipelines.ingest.uploads import UPLOAD_SOURCE, pending_uploads
 from intelliwatt_pipelines.pii import redact
-from intelliwatt_pipelines.transport import TransportError
+from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 
 # A claimed entry that no finished run explains after this long is offered again.
 RECLAIM_AFTER_SECONDS = 30 * 60
 RUN_KEY_TAG = "dagster/run_key"
+UPLOAD_PREFIX = "raw_file/"
 
 
 def run_key_states(instance: dg.DagsterInstance, run_keys: set[str]) -> tuple[set[str], set[str]]:
@@ -30,15 +32,17 @@ def run_key_states(instance: dg.DagsterInstance, run_keys: set[str]) -> tuple[se
     return finished, active
 
 
-def plan_requests(ready, state: SensorState, now: float, batch_files: int, source: str) -> list[dg.RunRequest]:
+def plan_requests(ready, state: SensorState, now: float, batch_files: int, source: str,
+                  config_for=None) -> list[dg.RunRequest]:
     """One run request per batch; claims the batch's entries in ``state``."""
+    config_for = config_for or (lambda batch: ingest_run_config(batch, source))
     requests = []
     for i in range(0, len(ready), batch_files):
         batch = ready[i:i + batch_files]
         # The claim time is part of the key: a batch offered again must not be dropped as a repeat.
         run_key = hashlib.sha256("\n".join([str(now)] + [e.key for e in batch]).encode()).hexdigest()[:32]
         state.claims.update({e.key: [now, run_key] for e in batch})
-        requests.append(dg.RunRequest(run_key=run_key, run_config=ingest_run_config(batch, source),
+        requests.append(dg.RunRequest(run_key=run_key, run_config=config_for(batch),
                                       tags={"intelliwatt/files": str(len(batch)), "intelliwatt/source": source}))
     return requests
 
@@ -72,3 +76,35 @@ def build_inbox_sensor(job, source: str, default_status: dg.DefaultSensorStatus)
                                            f"{waiting} new but still changing or too young", cursor=cursor)
 
     return inbox_sensor
+
+
+def _upload_entry(raw_file_id: int, size: int) -> RemoteEntry:
+    # Pending uploads go through the same claim bookkeeping as inbox files, keyed by raw_file id.
+    return RemoteEntry(f"{UPLOAD_PREFIX}{raw_file_id}", size, 0)
+
+
+def reprocess_config(batch: list[RemoteEntry]) -> dict:
+    ids = [int(e.path[len(UPLOAD_PREFIX):]) for e in batch]
+    return {"ops": {"raw_files": {"config": {"raw_file_ids": ids}}}}
+
+
+def build_upload_sensor(job, batch_files: int) -> dg.SensorDefinition:
+    @dg.sensor(name="upload_sensor", job=job, minimum_interval_seconds=5,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Hands files uploaded through the API (already safe in the raw store) to "
+                           "ingest runs, in batches.")
+    def upload_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        now = time.time()
+        fresh = [_upload_entry(i, size) for i, size in pending_uploads(warehouse.engine())]
+        state = SensorState(**json.loads(context.cursor)) if context.cursor else SensorState()
+        finished, active = run_key_states(context.instance, {c[1] for c in state.claims.values()})
+        ready, state = ready_entries(fresh, state, now=now, min_age_seconds=0, finished_run_keys=finished,
+                                     active_run_keys=active, reclaim_after_seconds=RECLAIM_AFTER_SECONDS)
+        requests = plan_requests(ready, state, now, batch_files, UPLOAD_SOURCE, config_for=reprocess_config)
+        cursor = json.dumps(dataclasses.asdict(state))
+        if requests:
+            return dg.SensorResult(run_requests=requests, cursor=cursor)
+        return dg.SensorResult(skip_reason=f"{len(fresh)} upload(s) pending, {len(state.claims)} in runs",
+                               cursor=cursor)
+
+    return upload_sensor

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import raw_file
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources.detect import detect_kind
@@ -47,21 +48,26 @@ def capture_stream(engine: sa.Engine, store: RawStore, stream: BinaryIO, *, file
     """
     head = _Head(stream)
     sha, size, uri = store.put_stream(head, on_chunk=on_chunk) if on_chunk else store.put_stream(head)
-    existing = _find(engine, sha)
+    with engine.begin() as conn:
+        return register(conn, sha=sha, size=size, uri=uri, filename=filename, source=source,
+                        kind=detect_kind(head.head, filename), parent_id=parent_id)
+
+
+def register(conn: sa.Connection, *, sha: str, size: int, uri: str, filename: str, source: str, kind: str,
+             parent_id: int | None = None) -> Captured:
+    """Give stored bytes their raw_file row, in the caller's transaction. The same bytes again
+    (identical content, nothing new to record) return the existing row."""
+    existing = _find(conn, sha)
     if existing:
         return Captured(existing.id, sha, existing.status, new=False)
-    try:
-        with engine.begin() as conn:
-            new_id = conn.execute(raw_file.insert().values(
-                sha256=sha, filename=filename, source=source, kind=detect_kind(head.head, filename),
-                size_bytes=size, storage_uri=uri, received_at=dt.datetime.now(dt.timezone.utc), status="received",
-                parent_id=parent_id,
-            ).returning(raw_file.c.id)).scalar_one()
-        return Captured(new_id, sha, "received", new=True)
-    except sa.exc.IntegrityError:
-        # Another run registered the same bytes a moment ago: theirs is the row.
-        existing = _find(engine, sha)
+    new_id = conn.execute(dialect_insert(conn, raw_file).values(
+        sha256=sha, filename=filename, source=source, kind=kind, size_bytes=size, storage_uri=uri,
+        received_at=dt.datetime.now(dt.timezone.utc), status="received", parent_id=parent_id,
+    ).on_conflict_do_nothing(index_elements=["sha256"]).returning(raw_file.c.id)).scalar()
+    if new_id is None:  # another transaction registered the same bytes a moment ago: theirs is the row
+        existing = _find(conn, sha)
         return Captured(existing.id, sha, existing.status, new=False)
+    return Captured(new_id, sha, "received", new=True)
 
 
 def capture_file(engine: sa.Engine, store: RawStore, path: Path, *, source: str,
@@ -75,6 +81,5 @@ def capture_bytes(engine: sa.Engine, store: RawStore, data: bytes, *, filename: 
     return capture_stream(engine, store, io.BytesIO(data), filename=filename, source=source, parent_id=parent_id)
 
 
-def _find(engine: sa.Engine, sha: str):
-    with engine.connect() as conn:
-        return conn.execute(sa.select(raw_file.c.id, raw_file.c.status).where(raw_file.c.sha256 == sha)).first()
+def _find(conn: sa.Connection, sha: str):
+    return conn.execute(sa.select(raw_file.c.id, raw_file.c.status).where(raw_file.c.sha256 == sha)).first()

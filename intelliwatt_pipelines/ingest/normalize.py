@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm import store as cdm_store
 from intelliwatt_pipelines.cdm.normalize import SERIES, add_placeholders, day_bounds_utc, local_dates, touched_days
-from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_coverage, usage_interval
+from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_coverage, upload, usage_interval
 from intelliwatt_pipelines.rawstore import RawStore
-from intelliwatt_pipelines.sources import ParseError, ParsedIntervals, parse_usage_file
+from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
 
 MAX_ERROR_CHARS = 4000
@@ -40,14 +40,31 @@ def _raw_row(conn: sa.Connection, raw_file_id: int):
     return conn.execute(sa.select(raw_file).where(raw_file.c.id == raw_file_id)).one()
 
 
-def _parse(store: RawStore, row, fallback_esiid: str | None = None) -> ParsedIntervals:
-    """Parse a stored raw file with the ESIID and meter hints its name gives.
+@dataclass(frozen=True)
+class Hints:
+    """ESIID and meter for files that do not carry them (e.g. ``timestamp,kwh`` CSVs)."""
 
-    A child of a package is named ``<package>!<member>``, so the package's name counts too.
-    """
-    return parse_usage_file(store.get(row.sha256), row.filename,
-                            esiid=esiid_from_filename(row.filename) or fallback_esiid,
-                            meter=meter_from_filename(row.filename))
+    esiid: str | None = None
+    meter: str | None = None
+    fallback_used: bool = False
+
+
+def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints:
+    """What the upload said (for the file or the package it came from), else the file name, else
+    the development fallback. A child of a package is named ``<package>!<member>``, so the
+    package's name counts too."""
+    up = upload.c
+    given = conn.execute(
+        sa.select(up.esiid, up.meter).where(up.raw_file_id.in_([row.id, row.parent_id or row.id]),
+                                            sa.or_(up.esiid.is_not(None), up.meter.is_not(None)))
+        .order_by(up.id.desc()).limit(1)).first()
+    esiid = (given and given.esiid) or esiid_from_filename(row.filename)
+    meter = (given and given.meter) or meter_from_filename(row.filename)
+    return Hints(esiid or fallback_esiid, meter, fallback_used=not esiid and bool(fallback_esiid))
+
+
+def _parse(store: RawStore, row, hints: Hints) -> ParsedIntervals:
+    return parse_usage_file(store.get(row.sha256), row.filename, esiid=hints.esiid, meter=hints.meter)
 
 
 def _canonical(parsed: ParsedIntervals) -> pd.DataFrame:
@@ -71,10 +88,11 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
     """
     with engine.connect() as conn:
         row = _raw_row(conn, raw_file_id)
+        hints = _hints(conn, row, fallback_esiid)
     outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind,
                           parent_id=row.parent_id)
     try:
-        parsed = _parse(store, row, fallback_esiid)
+        parsed = _parse(store, row, hints)
         frame = _canonical(parsed)
     except ParseError as exc:
         outcome.error = str(exc)
@@ -104,7 +122,7 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         notes = []
         if parsed.rows_invalid:  # tolerated by the setting, but still reported
             notes.append(f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems))
-        if fallback_esiid and fallback_esiid in set(frame["esiid"]) and not esiid_from_filename(row.filename):
+        if hints.fallback_used and hints.esiid in set(frame["esiid"]):
             notes.append("DEV FALLBACK ESIID USED: the file named no ESIID (INTELLIWATT_DEV_FALLBACK_ESIID)")
         outcome.error = "; ".join(notes) or None
         _mark(conn, outcome, run_id)
@@ -162,7 +180,7 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
         written = 0
         series = set()
         for row in files:
-            frame = _canonical(_parse(store, row, fallback_esiid))
+            frame = _canonical(_parse(store, row, _hints(conn, row, fallback_esiid)))
             days = local_dates(frame["ts_utc"])
             frame = frame[(frame["esiid"] == esiid) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))

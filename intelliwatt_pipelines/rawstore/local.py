@@ -20,26 +20,47 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Spool:
+    """A temporary file that hashes what is written to it: bytes become safe (fsynced) before they
+    are given a content address. Used to stream request bodies and transfers into a raw store."""
+
+    def __init__(self, directory: Path | None):
+        self.digest, self.size = hashlib.sha256(), 0
+        fd, self.path = tempfile.mkstemp(dir=directory, prefix=".incoming-")
+        self._out = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+    def finish(self) -> tuple[str, str, int]:
+        """(temp path, sha256, size), with the bytes on disk."""
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        return self.path, self.digest.hexdigest(), self.size
+
+    def discard(self) -> None:
+        self._out.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
 def spool(stream: BinaryIO, directory: Path | None, on_chunk: Callable[[int], None] | None = None) -> tuple[str, str, int]:
     """Copy a stream to a temporary file while hashing it. Returns (temp path, sha256, size).
 
     The temp file is removed if reading fails part-way (a dropped connection leaves nothing).
     """
-    digest, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".incoming-")
+    out = Spool(directory)
     try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-                if on_chunk:
-                    on_chunk(size)
-            out.flush()
-            os.fsync(out.fileno())
-        return tmp, digest.hexdigest(), size
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+            if on_chunk:
+                on_chunk(out.size)
+        return out.finish()
     except BaseException:
-        os.unlink(tmp)
+        out.discard()
         raise
 
 
@@ -56,10 +77,18 @@ class LocalRawStore:
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
 
+    def spool(self) -> Spool:
+        """A spool on the store's own file system, so keeping it is a rename."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Spool(self.root)
+
     def put_stream(self, stream: BinaryIO, on_chunk: Callable[[int], None] | None = None) -> tuple[str, int, str]:
         """Store a stream's bytes. Returns (sha256, size, uri). Bytes already stored: no-op."""
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp, sha, size = spool(stream, self.root, on_chunk)
+        return self.put_spooled(*spool(stream, self.root, on_chunk))
+
+    def put_spooled(self, tmp: str, sha: str, size: int) -> tuple[str, int, str]:
+        """Keep a finished spool under its content address (the temp file is consumed)."""
         final = self._path(sha)
         if final.exists():
             os.unlink(tmp)

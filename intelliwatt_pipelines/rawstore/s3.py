@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-from intelliwatt_pipelines.rawstore.local import spool
+from intelliwatt_pipelines.rawstore.local import Spool, spool
 
 
 class S3RawStore:
@@ -45,9 +45,15 @@ class S3RawStore:
                 return False
             raise
 
+    def spool(self) -> Spool:
+        return Spool(None)
+
     def put_stream(self, stream: BinaryIO, on_chunk: Callable[[int], None] | None = None) -> tuple[str, int, str]:
         # The key is the content hash, known only at the end: spool locally, then upload once.
-        tmp, sha, size = spool(stream, None, on_chunk)
+        return self.put_spooled(*spool(stream, None, on_chunk))
+
+    def put_spooled(self, tmp: str, sha: str, size: int) -> tuple[str, int, str]:
+        """Upload a finished spool under its content address (the temp file is consumed)."""
         try:
             if not self.exists(sha):
                 with open(tmp, "rb") as fh:

@@ -1,0 +1,228 @@
+"""The FastAPI app: versioned read routes over the canonical tables, admin views, the upload relay.
+
+Handlers are thin: parameters are checked here, queries live in ``reads``, uploads in ``relay``
+and ``ingest.uploads``. JSON is rendered with orjson (UTC instants end in ``Z``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import orjson
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response, StreamingResponse
+
+from intelliwatt_pipelines.api import models, reads
+from intelliwatt_pipelines.api.auth import is_admin, require_admin, require_consumer
+from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
+from intelliwatt_pipelines.api.observability import RequestLog
+from intelliwatt_pipelines.api.relay import (
+    decode_inline,
+    keep_inline,
+    parse_inline,
+    read_bounded,
+    receive_multipart,
+)
+from intelliwatt_pipelines.api.timeparams import check_window, parse_day, parse_instant
+from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
+from intelliwatt_pipelines.cdm.warehouse import engine_for
+from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.ingest.uploads import RateLimited, accept_upload
+from intelliwatt_pipelines.rawstore import open_raw_store
+
+PAGE_DEFAULT, PAGE_MAX = 5000, 20000
+MAX_ID = 2**63 - 1
+ERRORS = {401: {"model": models.Error}, 404: {"model": models.Error}, 422: {"model": models.Error}}
+UPLOAD_ERRORS = {**ERRORS, 413: {"model": models.Error}, 429: {"model": models.Error}}
+Esiid = Annotated[str, Path(description="ESI ID, 17 or 22 digits.", examples=["10443720000000001"])]
+Meter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._\-]{1,40}$", description="Only this meter.")]
+Channel = Annotated[Literal["consumption", "generation"] | None, Query(description="Only this channel.")]
+Instant = Annotated[str | None, Query(description="ISO-8601; without an offset it is America/Chicago time; a "
+                                                  "bare date is that local day (whole day when used as end).")]
+
+
+def render(payload: dict, request: Request, status: int = 200) -> Response:
+    payload["corrId"] = request.state.corr_id
+    return Response(orjson.dumps(payload, option=orjson.OPT_UTC_Z), status_code=status,
+                    media_type="application/json")
+
+
+def valid_esiid(esiid: str) -> str:
+    if not ESIID_RE.match(esiid):
+        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
+    return esiid
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="IntelliWatt Pipelines API", version="1.0.0",
+                  description="Canonical smart-meter usage, read only through these versioned routes; "
+                              "and the upload relay for SMT files.")
+    app.state.settings = settings
+    app.state.engine = engine_for(settings.warehouse_url)
+    app.state.store = open_raw_store(settings.raw_store_url)
+    app.add_middleware(RequestLog)
+    _handlers(app)
+    _read_routes(app)
+    _admin_routes(app)
+    _upload_routes(app)
+    return app
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        request.state.error_class = exc.code
+        return error_response(exc.status, exc.code, exc.message, request.state.corr_id, exc.headers)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited):
+        request.state.error_class = "rate_limited"
+        return error_response(429, "rate_limited", f"{exc}; try again in {exc.retry_after} s",
+                              request.state.corr_id, {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        request.state.error_class = "invalid_parameter"
+        return error_response(422, "invalid_parameter", friendly_validation(exc.errors()), request.state.corr_id)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        request.state.error_class = f"http_{exc.status_code}"
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), request.state.corr_id, exc.headers)
+
+
+def _read_routes(app: FastAPI) -> None:
+    engine = app.state.engine
+    consumer = [Depends(require_consumer)]
+
+    @app.get("/api/v1/health", response_model=models.Health, tags=["health"])
+    def health(request: Request):
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            db = True
+        except Exception:
+            db = False
+        return render({"ok": db, "db": db}, request, 200 if db else 503)
+
+    @app.get("/api/v1/esiids/{esiid}/intervals", response_model=models.IntervalPage, responses={
+        **ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON page, or the whole window as CSV"}},
+        dependencies=consumer, tags=["usage"])
+    def intervals(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None,
+                  channel: Channel = None, meter: Meter = None,
+                  limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Page size (JSON).")] = PAGE_DEFAULT,
+                  cursor: Annotated[str | None, Query(max_length=400)] = None,
+                  format: Annotated[Literal["json", "csv"] | None, Query(
+                      description="csv streams the whole window; also chosen by Accept: text/csv")] = None):
+        """Stored intervals in [start, end), ordered by meter, channel and time."""
+        valid_esiid(esiid)
+        lo, hi = parse_instant(start, "start"), parse_instant(end, "end", end=True)
+        check_window(lo, hi)
+        after = reads.Cursor.decode(cursor) if cursor else None
+        as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+        with engine.connect() as conn:
+            wanted = reads.series(conn, esiid, meter, channel)
+            if as_csv:
+                return StreamingResponse(reads.stream_interval_csv(engine, esiid, wanted, lo, hi),
+                                         media_type="text/csv; charset=utf-8")
+            rows, nxt = reads.interval_page(conn, esiid, wanted, lo, hi, limit, after)
+        return render({"start": lo, "end": hi, "count": len(rows), "intervals": [reads.interval_json(r) for r in rows],
+                       "next_cursor": nxt.encode() if nxt else None}, request)
+
+    @app.get("/api/v1/esiids/{esiid}/daily-completeness", response_model=models.Completeness,
+             responses=ERRORS, dependencies=consumer, tags=["usage"])
+    def completeness(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None,
+                     channel: Channel = None, meter: Meter = None):
+        """One row per (meter, channel, local day) in [start, end], both days included."""
+        valid_esiid(esiid)
+        first, last = parse_day(start, "start"), parse_day(end, "end")
+        if first and last and last < first:
+            raise ApiError(422, "invalid_parameter", "end must not be before start")
+        with engine.connect() as conn:
+            reads.series(conn, esiid)
+            days = reads.completeness_days(conn, esiid, first, last, meter, channel)
+        return render({"start": first, "end": last, "days": days}, request)
+
+    @app.get("/api/v1/esiids/{esiid}/summary", response_model=models.Summary, responses=ERRORS,
+             dependencies=consumer, tags=["usage"])
+    def summary(request: Request, esiid: Esiid):
+        """First and last interval, totals, and days complete vs incomplete, per series and overall."""
+        valid_esiid(esiid)
+        with engine.connect() as conn:
+            return render(reads.summary(conn, esiid), request)
+
+
+def _admin_routes(app: FastAPI) -> None:
+    engine = app.state.engine
+    admin = [Depends(require_admin)]
+
+    @app.get("/api/v1/admin/raw-files", response_model=models.RawFileList, responses=ERRORS,
+             dependencies=admin, tags=["admin"])
+    def raw_files(request: Request, status: Annotated[Literal[RAW_STATUSES] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                  before_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Page: ids below this.")] = None):
+        """Raw files, newest first."""
+        with engine.connect() as conn:
+            return render({"raw_files": reads.raw_files(conn, status, limit, before_id)}, request)
+
+    @app.get("/api/v1/admin/raw-files/{raw_file_id}", response_model=models.RawFileDetail, responses=ERRORS,
+             dependencies=admin, tags=["admin"])
+    def raw_file(request: Request, raw_file_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
+        """One raw file with its coverage (ESIID, meter, channel, days), package members and uploads."""
+        with engine.connect() as conn:
+            return render(reads.raw_file_detail(conn, raw_file_id), request)
+
+
+MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "role", "accountKey"], "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "role": {"type": "string", "enum": ["admin", "customer"]},
+        "accountKey": {"type": "string", "maxLength": 200},
+        "esiid": {"type": "string", "description": "For files that name no ESIID."},
+        "meter": {"type": "string"}}}}}}}
+
+
+def _upload_routes(app: FastAPI) -> None:
+    settings, engine, store = app.state.settings, app.state.engine, app.state.store
+    limits = {"admin": settings.rate_limit_admin, "customer": settings.rate_limit_customer}
+
+    @app.post("/api/v1/uploads", status_code=202, response_model=models.UploadAccepted, responses=UPLOAD_ERRORS,
+              dependencies=[Depends(require_consumer)], openapi_extra=MULTIPART_BODY, tags=["uploads"])
+    async def upload(request: Request):
+        """Stream a usage file into the raw store; 202 with its raw_file id once the bytes are safe.
+        Fields: file, role (admin needs x-admin-token), accountKey, optional esiid and meter."""
+        def authorize(role: str) -> None:
+            if role == "admin" and not is_admin(request, request.headers.get("x-admin-token")):
+                raise ApiError(401, "unauthorized", "role admin needs a valid x-admin-token header")
+
+        spooled, head, meta = await receive_multipart(request, store=store, max_bytes=settings.upload_max_bytes,
+                                                      authorize=authorize, limit_for=limits.get, engine=engine)
+        accepted = await run_in_threadpool(accept_upload, engine, store, spooled, head, meta, limits[meta.role])
+        return _accepted(request, accepted)
+
+    @app.post("/api/v1/admin/smt/inline", status_code=202, response_model=models.UploadAccepted,
+              responses=UPLOAD_ERRORS, dependencies=[Depends(require_admin)], tags=["uploads"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": models.InlineUpload.model_json_schema()}}}})
+    async def inline(request: Request):
+        """The legacy inline JSON contract (base64, optionally gzip first); counted as role admin."""
+        body = await read_bounded(request, settings.upload_max_bytes * 4 // 3 + (1 << 16))
+        payload = parse_inline(body)
+        data = decode_inline(payload, settings.upload_max_bytes)
+        accepted = await run_in_threadpool(keep_inline, engine, store, data, payload, request.state.corr_id,
+                                           limits["admin"])
+        return _accepted(request, accepted)
+
+
+def _accepted(request: Request, accepted) -> Response:
+    captured = accepted.captured
+    return render({"raw_file_id": captured.raw_file_id, "upload_id": accepted.upload_id, "sha256": captured.sha256,
+                   "size_bytes": accepted.size_bytes, "status": captured.status, "duplicate": not captured.new},
+                  request, 202)

@@ -1,0 +1,179 @@
+"""Response and request shapes, for the OpenAPI schema. Handlers render JSON with orjson directly
+(a month of intervals is thousands of rows); these models document exactly what they render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class Error(BaseModel):
+    error: ErrorBody
+    corrId: str
+
+
+class Health(BaseModel):
+    ok: bool
+    db: bool
+    corrId: str
+
+
+class Interval(BaseModel):
+    ts: dt.datetime = Field(description="Interval start, UTC (…Z).")
+    local: dt.datetime = Field(description="Interval start in America/Chicago with its offset.")
+    meter: str
+    channel: Literal["consumption", "generation"]
+    minutes: int
+    kwh: float
+    quality: Literal["actual", "estimated", "filled"]
+    source: str
+    raw_file_id: int
+    revised_at: dt.datetime | None
+
+
+class IntervalPage(BaseModel):
+    start: dt.datetime | None
+    end: dt.datetime | None
+    count: int
+    intervals: list[Interval]
+    next_cursor: str | None = Field(description="Pass as cursor= for the next page; null on the last.")
+    corrId: str
+
+
+class CompletenessDay(BaseModel):
+    date: dt.date
+    meter: str
+    channel: str
+    interval_minutes: int
+    expected: int
+    found: int
+    estimated: int
+    filled: int
+    kwh_real: float
+    kwh_filled: float
+    completeness: float
+    status: Literal["complete", "partial", "gaps"]
+
+
+class Completeness(BaseModel):
+    start: dt.date | None
+    end: dt.date | None
+    days: list[CompletenessDay]
+    corrId: str
+
+
+class SeriesSummary(BaseModel):
+    meter: str
+    channel: str
+    first_interval: dt.datetime | None
+    last_interval: dt.datetime | None
+    intervals_real: int
+    intervals_estimated: int
+    intervals_filled: int
+    kwh: float
+    days: int
+    days_complete: int
+    days_incomplete: int
+    days_partial: int
+    days_gaps: int
+
+
+class Summary(BaseModel):
+    first_interval: dt.datetime | None
+    last_interval: dt.datetime | None
+    kwh_consumption: float
+    kwh_generation: float
+    intervals_real: int
+    days_complete: int = Field(description="Consumption days with every expected interval.")
+    days_incomplete: int
+    series: list[SeriesSummary]
+    corrId: str
+
+
+class RawFile(BaseModel):
+    id: int
+    sha256: str
+    filename: str
+    source: str
+    kind: str
+    size_bytes: int
+    storage_uri: str
+    received_at: dt.datetime
+    status: Literal["received", "normalized", "failed", "quarantined"]
+    error: str | None
+    rows_read: int | None
+    rows_valid: int | None
+    rows_invalid: int | None
+    rows_skipped: int | None
+    normalized_at: dt.datetime | None
+    parent_id: int | None
+    run_id: str | None
+
+
+class RawFileList(BaseModel):
+    raw_files: list[RawFile]
+    corrId: str
+
+
+class Coverage(BaseModel):
+    esiid: str
+    meter: str
+    channel: str
+    first_local_date: dt.date
+    last_local_date: dt.date
+    intervals: int
+
+
+class Child(BaseModel):
+    id: int
+    filename: str
+    status: str
+
+
+class UploadRecord(BaseModel):
+    id: int
+    role: str
+    via: str
+    filename: str
+    esiid: str | None
+    meter: str | None
+    received_at: dt.datetime
+    correlation_id: str | None
+
+
+class RawFileDetail(RawFile):
+    coverage: list[Coverage]
+    children: list[Child]
+    uploads: list[UploadRecord]
+    corrId: str
+
+
+class UploadAccepted(BaseModel):
+    raw_file_id: int
+    upload_id: int
+    sha256: str
+    size_bytes: int
+    status: str = Field(description="received (the sensor ingests it next), or the status of identical bytes "
+                                    "already stored.")
+    duplicate: bool
+    corrId: str
+
+
+class InlineUpload(BaseModel):
+    """The legacy inline contract: the whole file, base64 (optionally gzip first) in JSON."""
+
+    mode: Literal["inline"]
+    filename: str = Field(min_length=1, max_length=255)
+    encoding: Literal["base64", "base64+gzip"]
+    sizeBytes: int = Field(ge=1, description="Size of the file after decoding (and gunzip).")
+    content_b64: str
+    esiid: str | None = Field(default=None, pattern=r"^(?:[0-9]{17}|[0-9]{22})$")
+    meter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._\-]{1,40}$")
+    accountKey: str | None = Field(default=None, min_length=1, max_length=200)

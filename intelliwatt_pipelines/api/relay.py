@@ -1,0 +1,215 @@
+"""The upload relay: request bodies streamed into the raw store, never held whole in memory.
+
+Multipart bodies are parsed as they arrive; the file part goes straight into a hashing spool on the
+raw store's file system, so when the last byte is in, keeping it is an fsync and a rename. The
+limits (size, per-account rate) are checked as early as the body allows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import zlib
+
+import orjson
+from pydantic import ValidationError
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from intelliwatt_pipelines.api.errors import ApiError, friendly_validation
+from intelliwatt_pipelines.api.models import InlineUpload
+from intelliwatt_pipelines.cdm.tables import UPLOAD_ROLES
+from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.ingest.uploads import UploadMeta, accept_upload, check_quota
+
+FIELDS = ("role", "accountKey", "esiid", "meter")
+FIELD_MAX_BYTES = 256
+MAX_PARTS = 16
+HEAD_BYTES = 4096
+METER_RE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path component, reduced to [A-Za-z0-9._-], no leading dots: it can name nothing
+    outside the folder it is put in."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9._\-]+", "_", base).lstrip(".")[:200]
+    return base or "upload"
+
+
+class _Form:
+    """python-multipart callbacks: small text fields kept, the one file part written to a spool."""
+
+    def __init__(self, store, max_bytes: int):
+        self.store, self.max_bytes = store, max_bytes
+        self.fields: dict[str, str] = {}
+        self.spool, self.filename, self.head = None, None, b""
+        self.parts, self._headers, self._name, self._value = 0, {}, b"", b""
+        self._part: str | None = None
+        self._buffer = bytearray()
+        self.file_started = False
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self._begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
+                "on_header_end": self._hend, "on_headers_finished": self._headers_done,
+                "on_part_data": self._data, "on_part_end": self._end}
+
+    def _begin(self):
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise ApiError(422, "invalid_body", f"too many form parts (at most {MAX_PARTS})")
+        self._headers, self._part, self._buffer = {}, None, bytearray()
+
+    def _hfield(self, data, start, end):
+        self._name += data[start:end]
+
+    def _hvalue(self, data, start, end):
+        self._value += data[start:end]
+
+    def _hend(self):
+        self._headers[self._name.lower()] = self._value
+        self._name, self._value = b"", b""
+
+    def _headers_done(self):
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("latin-1")
+        if name == "file":
+            if self.spool is not None:
+                raise ApiError(422, "invalid_body", "send exactly one file part")
+            self.filename = safe_filename(params.get(b"filename", b"").decode("utf-8", "replace"))
+            self.spool, self.file_started = self.store.spool(), True
+        self._part = name
+
+    def _data(self, data, start, end):
+        chunk = data[start:end]
+        if self._part == "file":
+            if self.spool.size + len(chunk) > self.max_bytes:
+                raise ApiError(413, "too_large", f"file is larger than the {self.max_bytes}-byte limit")
+            if len(self.head) < HEAD_BYTES:
+                self.head += chunk[:HEAD_BYTES - len(self.head)]
+            self.spool.write(chunk)
+        elif self._part in FIELDS:
+            self._buffer += chunk
+            if len(self._buffer) > FIELD_MAX_BYTES:
+                raise ApiError(422, "invalid_body", f"{self._part}: longer than {FIELD_MAX_BYTES} bytes")
+
+    def _end(self):
+        if self._part in FIELDS:
+            try:
+                self.fields[self._part] = self._buffer.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ApiError(422, "invalid_body", f"{self._part}: not UTF-8 text") from None
+
+    def discard(self):
+        if self.spool is not None:
+            self.spool.discard()
+
+
+def upload_meta(fields: dict[str, str], filename: str, via: str, corr_id: str) -> UploadMeta:
+    role, account = fields.get("role", ""), fields.get("accountKey", "")
+    if role not in UPLOAD_ROLES:
+        raise ApiError(422, "invalid_parameter", "role: must be admin or customer")
+    if not account or len(account) > 200:
+        raise ApiError(422, "invalid_parameter", "accountKey: required, at most 200 characters")
+    esiid, meter = fields.get("esiid") or None, fields.get("meter") or None
+    if esiid and not ESIID_RE.match(esiid):
+        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
+    if meter and not METER_RE.match(meter):
+        raise ApiError(422, "invalid_parameter", "meter: letters, digits, '.', '_' or '-', at most 40")
+    return UploadMeta(role=role, account_key=account, filename=filename, via=via, esiid=esiid, meter=meter,
+                      correlation_id=corr_id)
+
+
+async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limit_for, engine):
+    """Stream a multipart upload into a spool. Returns (spooled, head, meta); the caller keeps it."""
+    kind, params = parse_options_header(request.headers.get("content-type", ""))
+    if kind != b"multipart/form-data" or not params.get(b"boundary"):
+        raise ApiError(422, "invalid_body", "send multipart/form-data with a file part and role, accountKey fields")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes + (1 << 20):
+        raise ApiError(413, "too_large", f"file is larger than the {max_bytes}-byte limit")
+    form, corr = _Form(store, max_bytes), request.state.corr_id
+    parser = MultipartParser(params[b"boundary"], form.callbacks())
+    checked = False
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if form.file_started and not checked and {"role", "accountKey"} <= form.fields.keys():
+                # The fields came first: refuse before the bytes are read, not after.
+                meta = upload_meta(form.fields, form.filename, "multipart", corr)
+                authorize(meta.role)
+                await run_in_threadpool(check_quota, engine, meta.role, meta.account_key, limit_for(meta.role))
+                checked = True
+        parser.finalize()
+        if form.spool is None:
+            raise ApiError(422, "invalid_body", "file: the multipart body has no part named 'file'")
+        if form.spool.size == 0:
+            raise ApiError(422, "invalid_body", "file: is empty")
+        meta = upload_meta(form.fields, form.filename, "multipart", corr)
+        authorize(meta.role)
+        return form.spool.finish(), form.head, meta
+    except MultipartParseError as exc:
+        form.discard()
+        raise ApiError(422, "invalid_body", f"malformed multipart body: {exc}") from None
+    except BaseException:
+        form.discard()
+        raise
+
+
+async def read_bounded(request: Request, max_bytes: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, "too_large", f"request body is larger than {max_bytes} bytes")
+    return bytes(body)
+
+
+def decode_inline(payload: InlineUpload, max_bytes: int) -> bytes:
+    """base64 (then gunzip, bounded) and check the declared size."""
+    try:
+        data = base64.b64decode(payload.content_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "invalid_parameter", "content_b64: not valid base64") from None
+    if payload.encoding == "base64+gzip":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out = inflater.decompress(data, max_bytes + 1)
+        except zlib.error:
+            raise ApiError(422, "invalid_parameter", "content_b64: not valid gzip") from None
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise ApiError(413, "too_large", f"content expands beyond the {max_bytes}-byte limit")
+        if not inflater.eof or inflater.unused_data:
+            raise ApiError(422, "invalid_parameter", "content_b64: gzip stream is truncated or has trailing data")
+        data = out
+    if len(data) > max_bytes:
+        raise ApiError(413, "too_large", f"file is larger than the {max_bytes}-byte limit")
+    if len(data) != payload.sizeBytes:
+        raise ApiError(422, "invalid_parameter",
+                       f"sizeBytes: says {payload.sizeBytes} but the content decodes to {len(data)} bytes")
+    return data
+
+
+def parse_inline(body: bytes) -> InlineUpload:
+    try:
+        return InlineUpload.model_validate(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        raise ApiError(422, "invalid_body", "body: not JSON") from None
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_body", friendly_validation(exc.errors())) from None
+
+
+def keep_inline(engine, store, data: bytes, payload: InlineUpload, corr_id: str, limit):
+    spool = store.spool()
+    try:
+        spool.write(data)
+        spooled = spool.finish()
+    except BaseException:
+        spool.discard()
+        raise
+    meta = UploadMeta(role="admin", account_key=payload.accountKey or "inline", filename=safe_filename(payload.filename),
+                      via="inline", esiid=payload.esiid, meter=payload.meter, correlation_id=corr_id)
+    return accept_upload(engine, store, spooled, data[:HEAD_BYTES], meta, limit)
