@@ -102,6 +102,20 @@ def instance(tmp_path):
 
 
 @pytest.fixture
+def pg_instance(tmp_path, postgres_url, monkeypatch):
+    """A Dagster instance on PostgreSQL storage (deploy/dagster.yaml), in the test's own database."""
+    import dagster as dg
+
+    home = tmp_path / "pg_dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    with dg.DagsterInstance.get() as inst:
+        yield inst
+
+
+@pytest.fixture
 def expected() -> dict:
     return json.loads((DATA / "expected.json").read_text())
 
@@ -114,19 +128,22 @@ def copy_sample(name: str, folder: Path, as_name: str | None = None) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def log_capture():
-    """Capture every log record of the session (INFO and up) into LOG_CAPTURE."""
+    """Capture every log record of the session (INFO and up) into LOG_CAPTURE, Dagster's run logs
+    included (its logger does not propagate to the root)."""
     LOG_CAPTURE.write_text("")
     handler = logging.FileHandler(LOG_CAPTURE)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
+    root, dagster_logger = logging.getLogger(), logging.getLogger("dagster")
     previous = root.level
     root.addHandler(handler)
+    dagster_logger.addHandler(handler)
     root.setLevel(min(previous, logging.INFO) if previous else logging.INFO)
     # The test client's own request log prints the URLs it calls: that is the caller, not the platform.
     for client_logger in ("httpx", "httpcore"):
         logging.getLogger(client_logger).setLevel(logging.WARNING)
     yield LOG_CAPTURE
     root.removeHandler(handler)
+    dagster_logger.removeHandler(handler)
     root.setLevel(previous)
     handler.close()

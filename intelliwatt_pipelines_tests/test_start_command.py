@@ -1,10 +1,11 @@
-"""The README's first command: deploy/start brings up Dagster (UI + daemon) and the inbox sensor
-ingests the seeded sample with no clicks."""
+"""The README's first command: deploy/start brings up Dagster (UI + daemon) and the API; the inbox
+sensor ingests the seeded sample with no clicks, and the API serves it."""
 
 import os
 import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 
 from intelliwatt_pipelines_tests.servers import DagsterDev, free_port
@@ -31,9 +32,11 @@ def materialized(state: dict) -> dict:
 @pytest.mark.timeout(300)
 def test_start_command_ingests_the_sample_and_shows_it(tmp_path):
     port = free_port()
-    env = dict(os.environ, INTELLIWATT_HOME=str(tmp_path / "home"), DAGSTER_PORT=str(port))
-    env.pop("DAGSTER_HOME", None)
-    env.pop("INTELLIWATT_WAREHOUSE_URL", None)
+    api_port = free_port()
+    env = dict(os.environ, INTELLIWATT_HOME=str(tmp_path / "home"), DAGSTER_PORT=str(port),
+               INTELLIWATT_API_PORT=str(api_port))
+    for name in ("DAGSTER_HOME", "INTELLIWATT_WAREHOUSE_URL", "INTELLIWATT_API_KEYS", "INTELLIWATT_ADMIN_TOKEN"):
+        env.pop(name, None)
     dev = DagsterDev([str(ROOT / "deploy" / "start")], ROOT, env, tmp_path / "start.log", port)
     try:
         def sample_done():
@@ -47,6 +50,15 @@ def test_start_command_ingests_the_sample_and_shows_it(tmp_path):
         # Two sample homes: 7 days and 5 days, one run for the batch.
         assert done == {"usage_intervals": 12, "daily_completeness": 12, "raw_files": None}
         assert [r["jobName"] for r in runs] == ["inbox_ingest_job"]
+
+        # The API runs next to Dagster, with local credentials made on first start.
+        creds = dict(line.split("=", 1) for line in
+                     (tmp_path / "home" / "api-dev-credentials.env").read_text().splitlines())
+        api = f"http://127.0.0.1:{api_port}/api/v1"
+        assert httpx.get(f"{api}/health").json()["ok"] is True
+        fall_back_day = httpx.get(f"{api}/esiids/{ONCOR}/intervals", params={"start": "2025-11-02", "end": "2025-11-02"},
+                                  headers={"x-api-key": creds["INTELLIWATT_API_KEYS"]}).json()
+        assert fall_back_day["count"] == 100
 
         # What the UI's "Materialize… → backfill" sends: a week of one ESIID, both assets.
         db = tmp_path / "home" / "warehouse.db"
