@@ -32,7 +32,10 @@ def rate_limit(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhd])\s*", value)
     if not match:
         raise ValueError(f"rate limit {value!r} is not like '5/30d' (count/window with unit s, m, h or d)")
-    return int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
+    count, window = int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
+    if count < 1 or window < 1:
+        raise ValueError(f"rate limit {value!r}: count and window must be at least 1")
+    return count, window
 
 
 @dataclass(frozen=True)

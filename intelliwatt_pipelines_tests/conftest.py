@@ -97,7 +97,13 @@ def instance(tmp_path):
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
+    # Runs' logs also go to the session's log capture (Dagster's console logger is not in the
+    # logging hierarchy; the instance's python_logs handlers are how a deployment captures them).
+    capture = {"python_logs": {"dagster_handler_config": {
+        "handlers": {"capture": {"class": "logging.FileHandler", "filename": str(LOG_CAPTURE), "level": "INFO",
+                                 "formatter": "plain"}},
+        "formatters": {"plain": {"format": "dagster-run %(levelname)s %(message)s"}}}}}
+    with dg.instance_for_test(temp_dir=str(home), overrides=capture) as inst:
         yield inst
 
 
@@ -128,22 +134,20 @@ def copy_sample(name: str, folder: Path, as_name: str | None = None) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def log_capture():
-    """Capture every log record of the session (INFO and up) into LOG_CAPTURE, Dagster's run logs
-    included (its logger does not propagate to the root)."""
+    """Capture every log record of the session (INFO and up) into LOG_CAPTURE (Dagster runs on the
+    ``instance`` fixture add theirs through the instance's python_logs handlers)."""
     LOG_CAPTURE.write_text("")
     handler = logging.FileHandler(LOG_CAPTURE)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root, dagster_logger = logging.getLogger(), logging.getLogger("dagster")
+    root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
-    dagster_logger.addHandler(handler)
     root.setLevel(min(previous, logging.INFO) if previous else logging.INFO)
     # The test client's own request log prints the URLs it calls: that is the caller, not the platform.
     for client_logger in ("httpx", "httpcore"):
         logging.getLogger(client_logger).setLevel(logging.WARNING)
     yield LOG_CAPTURE
     root.removeHandler(handler)
-    dagster_logger.removeHandler(handler)
     root.setLevel(previous)
     handler.close()

@@ -174,6 +174,8 @@ def test_admin_views_of_raw_files(client, ingested):
     (f"/api/v1/esiids/{FALL}/intervals", {"start": "2026-03-08T02:30"}, 422, "does not exist in America/Chicago"),
     (f"/api/v1/esiids/{FALL}/intervals", {"start": "2025-11-03", "end": "2025-11-01"}, 422, "end must be after start"),
     (f"/api/v1/esiids/{FALL}/intervals", {"cursor": "garbage"}, 422, "cursor: not a cursor"),
+    (f"/api/v1/esiids/{FALL}/intervals", {"cursor": "WyJ1bmtub3duIiwiY29uc3VtcHRpb24iLCIwMDAxLTAxLTAxVDAwOjAwOjAwKzAxOjAwIl0"},
+     422, "cursor: not a cursor"),  # a forged cursor at year 1
     (f"/api/v1/esiids/{FALL}/intervals", {"limit": 0}, 422, "limit:"),
     (f"/api/v1/esiids/{FALL}/intervals", {"channel": "solar"}, 422, "channel:"),
     (f"/api/v1/esiids/{FALL}/intervals", {"start": "0001-01-01"}, 422, "years 1970..2200"),
@@ -201,8 +203,10 @@ def test_auth_is_required_and_secrets_never_echo(client, ingested, caplog):
 def test_routes_refuse_everything_when_no_keys_are_configured(api_settings, client):
     app = create_app(dataclasses.replace(api_settings, api_keys=(), admin_token=""))
     with TestClient(app) as bare:
-        assert bare.get(f"/api/v1/esiids/{FALL}/summary", headers={"x-api-key": ""}).status_code == 401
-        assert bare.get("/api/v1/admin/raw-files", headers={"x-admin-token": ""}).status_code == 401
+        for headers in ({"x-api-key": ""}, CONSUMER, ADMIN):
+            assert bare.get(f"/api/v1/esiids/{FALL}/summary", headers=headers).status_code == 401
+        for headers in ({"x-admin-token": ""}, ADMIN):
+            assert bare.get("/api/v1/admin/raw-files", headers=headers).status_code == 401
 
 
 def test_correlation_ids_and_one_log_line_per_request(client, ingested, caplog):
@@ -210,8 +214,9 @@ def test_correlation_ids_and_one_log_line_per_request(client, ingested, caplog):
     given = client.get("/api/v1/health", headers={"x-correlation-id": "req-123"})
     assert given.json() == {"ok": True, "db": True, "corrId": "req-123"}
     assert given.headers["x-correlation-id"] == "req-123"
-    made = client.get("/api/v1/health", headers={"x-correlation-id": "bad id with spaces"})
-    assert made.headers["x-correlation-id"] != "bad id with spaces" and len(made.headers["x-correlation-id"]) == 32
+    for bad in ("bad id with spaces", f"req-{FALL}"):  # an id carrying an ESIID is not echoed either
+        made = client.get("/api/v1/health", headers={"x-correlation-id": bad})
+        assert made.headers["x-correlation-id"] != bad and len(made.headers["x-correlation-id"]) == 32
     caplog.clear()
     client.get(f"/api/v1/esiids/{FALL}/intervals", params={"start": "2025-11-02"}, headers=CONSUMER)
     client.get(f"/api/v1/esiids/{FALL}/intervals", params={"start": "nope"}, headers=CONSUMER)
@@ -230,3 +235,41 @@ def test_openapi_schema_lists_every_route(client):
     assert {"/api/v1/health", "/api/v1/esiids/{esiid}/intervals", "/api/v1/esiids/{esiid}/daily-completeness",
             "/api/v1/esiids/{esiid}/summary", "/api/v1/admin/raw-files", "/api/v1/admin/raw-files/{raw_file_id}",
             "/api/v1/uploads", "/api/v1/admin/smt/inline"} <= paths.keys()
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_paging_crosses_series_whatever_the_database_collation(postgres_url, tmp_path, settings):
+    """Meters 'B7' and 'a7' sort one way in Python and the other under en-US collation: the cursor
+    must not skip a series. Runs on a database created with the ICU en-US locale."""
+    from intelliwatt_pipelines_tests.conftest import _admin_engine
+
+    name = f"{sa.engine.make_url(postgres_url).database}_icu"
+    with _admin_engine().connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+                             "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"))
+    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_engine(url)
+        migrate(engine)
+        store = LocalRawStore(tmp_path / "raw_icu")
+        for meter in ("B7", "a7"):
+            rows = "".join(f"2025-01-01T{6 + i // 4:02d}:{15 * (i % 4):02d}:00Z,0.{i + 1}\n" for i in range(16))
+            path = tmp_path / f"usage_{meter}.csv"
+            path.write_bytes(b"timestamp,kwh\n" + rows.encode())
+            captured = capture_file(engine, store, path, source="test")
+            with engine.begin() as conn:  # bind ESIID and meter as an upload would
+                from intelliwatt_pipelines.cdm.tables import upload
+
+                conn.execute(upload.insert().values(
+                    raw_file_id=captured.raw_file_id, role="admin", account_hash="x", esiid=FALL, meter=meter,
+                    filename=path.name, size_bytes=1, via="multipart", binds_hints=True,
+                    received_at=dt.datetime.now(UTC)))
+            assert normalize_raw_file(engine, store, captured.raw_file_id).status == "normalized"
+        engine.dispose()
+        app_settings = dataclasses.replace(settings, warehouse_url=url, api_keys=(API_KEY,), admin_token=ADMIN_TOKEN)
+        with TestClient(create_app(app_settings)) as c:
+            got = fetch_all(c, FALL, limit=10)
+        assert sorted({r[0] for r in got}) == ["B7", "a7"] and len(got) == 32
+    finally:
+        with _admin_engine().connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

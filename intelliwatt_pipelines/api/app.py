@@ -29,16 +29,16 @@ from intelliwatt_pipelines.api.relay import (
 )
 from intelliwatt_pipelines.api.timeparams import check_window, parse_day, parse_instant
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
-from intelliwatt_pipelines.cdm.warehouse import engine_for
+from intelliwatt_pipelines.cdm.warehouse import create_engine
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.uploads import RateLimited, accept_upload
+from intelliwatt_pipelines.ingest.uploads import HintConflict, RateLimited, accept_upload
 from intelliwatt_pipelines.rawstore import open_raw_store
 
 PAGE_DEFAULT, PAGE_MAX = 5000, 20000
 MAX_ID = 2**63 - 1
 ERRORS = {401: {"model": models.Error}, 404: {"model": models.Error}, 422: {"model": models.Error}}
-UPLOAD_ERRORS = {**ERRORS, 413: {"model": models.Error}, 429: {"model": models.Error}}
+UPLOAD_ERRORS = {**ERRORS, 409: {"model": models.Error}, 413: {"model": models.Error}, 429: {"model": models.Error}}
 Esiid = Annotated[str, Path(description="ESI ID, 17 or 22 digits.", examples=["10443720000000001"])]
 Meter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._\-]{1,40}$", description="Only this meter.")]
 Channel = Annotated[Literal["consumption", "generation"] | None, Query(description="Only this channel.")]
@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Canonical smart-meter usage, read only through these versioned routes; "
                               "and the upload relay for SMT files.")
     app.state.settings = settings
-    app.state.engine = engine_for(settings.warehouse_url)
+    # hide_parameters: a database error must not carry request values (ESIIDs, file names) into a log.
+    app.state.engine = create_engine(settings.warehouse_url, hide_parameters=True)
     app.state.store = open_raw_store(settings.raw_store_url)
     app.add_middleware(RequestLog)
     _handlers(app)
@@ -85,6 +86,11 @@ def _handlers(app: FastAPI) -> None:
         request.state.error_class = "rate_limited"
         return error_response(429, "rate_limited", f"{exc}; try again in {exc.retry_after} s",
                               request.state.corr_id, {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(HintConflict)
+    async def hint_conflict(request: Request, exc: HintConflict):
+        request.state.error_class = "conflict"
+        return error_response(409, "conflict", str(exc), request.state.corr_id)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -214,8 +220,8 @@ def _upload_routes(app: FastAPI) -> None:
     async def inline(request: Request):
         """The legacy inline JSON contract (base64, optionally gzip first); counted as role admin."""
         body = await read_bounded(request, settings.upload_max_bytes * 4 // 3 + (1 << 16))
-        payload = parse_inline(body)
-        data = decode_inline(payload, settings.upload_max_bytes)
+        payload = await run_in_threadpool(parse_inline, body)  # decoding 100 MB must not stall the loop
+        data = await run_in_threadpool(decode_inline, payload, settings.upload_max_bytes)
         accepted = await run_in_threadpool(keep_inline, engine, store, data, payload, request.state.corr_id,
                                            limits["admin"])
         return _accepted(request, accepted)

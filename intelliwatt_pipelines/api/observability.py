@@ -15,6 +15,7 @@ import traceback
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 
 from intelliwatt_pipelines.api.errors import error_response
 from intelliwatt_pipelines.pii import mask, redact
@@ -22,13 +23,14 @@ from intelliwatt_pipelines.pii import mask, redact
 log = logging.getLogger("intelliwatt.api")
 CORRELATION_HEADER = "x-correlation-id"
 _CALLER_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_LONG_DIGITS = re.compile(r"[0-9]{17}")
 
 
 def correlation_id(scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == CORRELATION_HEADER.encode():
             text = value.decode("latin-1")
-            if _CALLER_ID.match(text):
+            if _CALLER_ID.match(text) and not _LONG_DIGITS.search(text):  # an id may not smuggle in an ESIID
                 return text
     return uuid.uuid4().hex
 
@@ -61,6 +63,8 @@ class RequestLog:
         error = None
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # the caller went away mid-body; nothing to answer, nothing kept
+            error, sent["status"] = "ClientDisconnect", 499
         except Exception as exc:
             error = type(exc).__name__
             log.error(redact("unhandled error, corrId=%s\n%s" % (corr, "".join(traceback.format_exception(exc)))))

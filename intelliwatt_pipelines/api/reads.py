@@ -16,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.api.errors import ApiError
-from intelliwatt_pipelines.api.timeparams import CENTRAL
+from intelliwatt_pipelines.api.timeparams import CENTRAL, YEARS
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, raw_file_coverage, upload, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
@@ -41,18 +41,22 @@ class Cursor:
             ts_utc = dt.datetime.fromisoformat(ts)
             if ts_utc.tzinfo is None or not isinstance(meter, str) or not isinstance(channel, str):
                 raise ValueError
+            ts_utc = ts_utc.astimezone(dt.timezone.utc)
+            if not YEARS[0] <= ts_utc.year <= YEARS[1] or "\x00" in meter + channel:
+                raise ValueError
             return cls(meter, channel, ts_utc)
-        except Exception:
+        except Exception:  # anything undecodable, out of range or of the wrong shape
             raise ApiError(422, "invalid_parameter", "cursor: not a cursor this API returned") from None
 
 
 def series(conn: sa.Connection, esiid: str, meter: str | None = None, channel: str | None = None) -> list[tuple[str, str]]:
     """The ESIID's (meter, channel) series, optionally filtered; 404 when the ESIID is unknown."""
-    rows = conn.execute(sa.select(dc.meter, dc.channel).distinct().where(dc.esiid == esiid)
-                        .order_by(dc.meter, dc.channel)).all()
+    rows = conn.execute(sa.select(dc.meter, dc.channel).distinct().where(dc.esiid == esiid)).all()
     if not rows:
         raise ApiError(404, "not_found", "no usage is stored for this ESIID")
-    return [(m, c) for m, c in rows if (meter is None or m == meter) and (channel is None or c == channel)]
+    # Sorted here, not by the database: the cursor compares series in Python, and a database
+    # collation (en_US: 'a7' < 'B7') may order them differently.
+    return sorted((m, c) for m, c in rows if (meter is None or m == meter) and (channel is None or c == channel))
 
 
 def interval_page(conn: sa.Connection, esiid: str, wanted: list[tuple[str, str]], start: dt.datetime | None,

@@ -27,6 +27,7 @@ from intelliwatt_pipelines.ingest.uploads import UploadMeta, accept_upload, chec
 
 FIELDS = ("role", "accountKey", "esiid", "meter")
 FIELD_MAX_BYTES = 256
+OTHER_PARTS_MAX_BYTES = 64 << 10  # parts with names we do not use are read and dropped, up to this
 MAX_PARTS = 16
 HEAD_BYTES = 4096
 METER_RE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
@@ -50,12 +51,16 @@ class _Form:
         self.parts, self._headers, self._name, self._value = 0, {}, b"", b""
         self._part: str | None = None
         self._buffer = bytearray()
-        self.file_started = False
+        self.file_started = self.ended = False
+        self.other_bytes = 0
 
     def callbacks(self) -> dict:
         return {"on_part_begin": self._begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
                 "on_header_end": self._hend, "on_headers_finished": self._headers_done,
-                "on_part_data": self._data, "on_part_end": self._end}
+                "on_part_data": self._data, "on_part_end": self._end, "on_end": self._finished}
+
+    def _finished(self):
+        self.ended = True  # the closing boundary was seen: the body is whole
 
     def _begin(self):
         self.parts += 1
@@ -95,6 +100,10 @@ class _Form:
             self._buffer += chunk
             if len(self._buffer) > FIELD_MAX_BYTES:
                 raise ApiError(422, "invalid_body", f"{self._part}: longer than {FIELD_MAX_BYTES} bytes")
+        else:
+            self.other_bytes += len(chunk)
+            if self.other_bytes > OTHER_PARTS_MAX_BYTES:
+                raise ApiError(422, "invalid_body", "unexpected form parts are too large")
 
     def _end(self):
         if self._part in FIELDS:
@@ -144,13 +153,15 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
                 await run_in_threadpool(check_quota, engine, meta.role, meta.account_key, limit_for(meta.role))
                 checked = True
         parser.finalize()
+        if not form.ended:  # python-multipart's finalize() does not check this itself
+            raise ApiError(422, "invalid_body", "the multipart body ended before its closing boundary")
         if form.spool is None:
             raise ApiError(422, "invalid_body", "file: the multipart body has no part named 'file'")
         if form.spool.size == 0:
             raise ApiError(422, "invalid_body", "file: is empty")
         meta = upload_meta(form.fields, form.filename, "multipart", corr)
         authorize(meta.role)
-        return form.spool.finish(), form.head, meta
+        return await run_in_threadpool(form.spool.finish), form.head, meta  # the fsync off the event loop
     except MultipartParseError as exc:
         form.discard()
         raise ApiError(422, "invalid_body", f"malformed multipart body: {exc}") from None

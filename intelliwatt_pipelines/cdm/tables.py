@@ -128,6 +128,7 @@ upload = sa.Table(
     sa.Column("filename", sa.Text, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("binds_hints", sa.Boolean, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("correlation_id", sa.String(64)),
     sa.CheckConstraint(f"role IN {UPLOAD_ROLES}", name="ck_upload_role"),
@@ -178,6 +179,8 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "filename": "Sanitized file name as uploaded.",
         "size_bytes": "Bytes received.",
         "via": "multipart (POST /api/v1/uploads) or inline (POST /api/v1/admin/smt/inline).",
+        "binds_hints": "True when this upload's esiid/meter apply to the raw file: it registered the bytes, "
+                       "or re-bound a file that had failed.",
         "received_at": "When the bytes were safe in the raw store (UTC).",
         "correlation_id": "x-correlation-id of the request.",
     },

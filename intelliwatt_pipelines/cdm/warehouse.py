@@ -31,16 +31,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, *, hide_parameters: bool = False) -> sa.Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, hide_parameters=hide_parameters)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
 
 
 @lru_cache(maxsize=8)

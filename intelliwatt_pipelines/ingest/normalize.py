@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
+import psycopg
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm import store as cdm_store
@@ -16,6 +17,8 @@ from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usa
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
 
 MAX_ERROR_CHARS = 4000
+# Errors that say "these rows are wrong", as opposed to "the database is unreachable" (those fail the run).
+REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 @dataclass
@@ -50,13 +53,14 @@ class Hints:
 
 
 def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints:
-    """What the upload said (for the file or the package it came from), else the file name, else
-    the development fallback. A child of a package is named ``<package>!<member>``, so the
-    package's name counts too."""
+    """What the binding upload said (for the file or the package it came from), else the file
+    name, else the development fallback. Only the upload that registered the bytes binds them (or
+    one that re-bound a failed file): a later duplicate can never move rows already written. A
+    child of a package is named ``<package>!<member>``, so the package's name counts too."""
     up = upload.c
     given = conn.execute(
         sa.select(up.esiid, up.meter).where(up.raw_file_id.in_([row.id, row.parent_id or row.id]),
-                                            sa.or_(up.esiid.is_not(None), up.meter.is_not(None)))
+                                            up.binds_hints.is_(True))
         .order_by(up.id.desc()).limit(1)).first()
     esiid = (given and given.esiid) or esiid_from_filename(row.filename)
     meter = (given and given.meter) or meter_from_filename(row.filename)
@@ -110,23 +114,37 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         _fail(engine, outcome, run_id)
         return outcome
 
-    with engine.begin() as conn:
-        previous = cdm_store.previous_spans(conn, frame)
-        outcome.rows_written = cdm_store.upsert_intervals(
-            conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id)
-        cdm_store.write_coverage(conn, row.id, frame)
-        outcome.days = touched_days(frame)
-        outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
-        outcome.status = "normalized"
-        outcome.kwh = float(parsed.frame["kwh"].sum())
-        notes = []
-        if parsed.rows_invalid:  # tolerated by the setting, but still reported
-            notes.append(f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems))
-        if hints.fallback_used and hints.esiid in set(frame["esiid"]):
-            notes.append("DEV FALLBACK ESIID USED: the file named no ESIID (INTELLIWATT_DEV_FALLBACK_ESIID)")
-        outcome.error = "; ".join(notes) or None
-        _mark(conn, outcome, run_id)
+    try:
+        with engine.begin() as conn:
+            _write(conn, row, parsed, frame, hints, outcome, run_id)
+    except REFUSED as exc:
+        # The database refused these rows (a value too long for its column, a check): the file
+        # fails with the reason instead of failing its run, and being offered again, forever.
+        orig = getattr(exc, "orig", None) or exc  # COPY raises psycopg's own errors, unwrapped
+        outcome.status, outcome.rows_written = "failed", 0
+        outcome.error = f"the warehouse refused the rows ({type(orig).__name__}): {str(orig).splitlines()[0]}"
+        outcome.days = pd.DataFrame(columns=SERIES + ["local_date"])
+        outcome.completeness = pd.DataFrame()
+        _fail(engine, outcome, run_id)
     return outcome
+
+
+def _write(conn: sa.Connection, row, parsed: ParsedIntervals, frame: pd.DataFrame, hints: Hints,
+           outcome: FileOutcome, run_id: str | None) -> None:
+    previous = cdm_store.previous_spans(conn, frame)
+    outcome.rows_written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id)
+    cdm_store.write_coverage(conn, row.id, frame)
+    outcome.days = touched_days(frame)
+    outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
+    outcome.status = "normalized"
+    outcome.kwh = float(parsed.frame["kwh"].sum())
+    notes = []
+    if parsed.rows_invalid:  # tolerated by the setting, but still reported
+        notes.append(f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems))
+    if hints.fallback_used and hints.esiid in set(frame["esiid"]):
+        notes.append("DEV FALLBACK ESIID USED: the file named no ESIID (INTELLIWATT_DEV_FALLBACK_ESIID)")
+    outcome.error = "; ".join(notes) or None
+    _mark(conn, outcome, run_id)
 
 
 def _fail(engine: sa.Engine, outcome: FileOutcome, run_id: str | None) -> None:

@@ -64,6 +64,14 @@ def spool(stream: BinaryIO, directory: Path | None, on_chunk: Callable[[int], No
         raise
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LocalRawStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -96,6 +104,7 @@ class LocalRawStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)  # atomic: a reader never sees a half-written object
             os.chmod(final, 0o444)
+            _fsync_dir(final.parent)  # the rename itself survives a crash
         return sha, size, self.uri(sha)
 
     def put_file(self, source: Path) -> tuple[str, int, str]:

@@ -20,7 +20,7 @@ FORMATS: dict[str, tuple[Callable[[str], bool], Callable[..., ParsedIntervals], 
 USAGE_SOURCES = {kind: source for kind, (_, _, source) in FORMATS.items()}
 
 
-METER_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])M([0-9]{3,})(?=[^0-9]|$)")
+METER_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])M([0-9]{3,40})(?=[^0-9]|$)")  # meter is at most 40 long
 
 
 def esiid_from_filename(filename: str) -> str | None:

@@ -24,6 +24,7 @@ def upgrade():
         sa.Column("filename", sa.Text, nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("via", sa.String(16), nullable=False),
+        sa.Column("binds_hints", sa.Boolean, nullable=False),
         sa.Column("received_at", UTCDateTime, nullable=False),
         sa.Column("correlation_id", sa.String(64)),
         sa.CheckConstraint("role IN ('admin', 'customer')", name="ck_upload_role"),
