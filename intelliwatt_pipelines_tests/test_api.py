@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import io
 import random
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ CONSUMER, ADMIN = {"x-api-key": API_KEY}, {"x-admin-token": ADMIN_TOKEN}
 FALL = "10443720009990001"  # fall-back sample: 2025-11-01..03, one channel
 SPRING = "1008901023817895470106"  # spring-forward sample: 2026-03-07..09, two channels
 UTC = dt.timezone.utc
+CENTRAL = ZoneInfo("America/Chicago")
 
 
 @pytest.fixture
@@ -65,18 +67,20 @@ def stored(engine, esiid, lo=None, hi=None, channel=None) -> list[tuple]:
 
 
 def fetch_all(client, esiid, limit=97, **params) -> list[tuple]:
-    """Every page of the JSON intervals route, following next_cursor."""
+    """Every page of the JSON intervals route, following next_cursor, as rows."""
     out, cursor, pages = [], None, 0
     while True:
         query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
         response = client.get(f"/api/v1/esiids/{esiid}/intervals", params=query, headers=CONSUMER)
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["count"] == len(body["intervals"]) <= limit
-        for i in body["intervals"]:
-            ts = dt.datetime.fromisoformat(i["ts"])
-            assert i["ts"].endswith("Z") and dt.datetime.fromisoformat(i["local"]) == ts
-            out.append((i["meter"], i["channel"], ts, i["kwh"], i["quality"]))
+        assert body["count"] == sum(s["count"] for s in body["series"]) <= limit
+        for s in body["series"]:
+            assert s["count"] == len(s["ts"]) == len(s["kwh"]) == len(s["utc_offset_minutes"]) == len(s["quality"])
+            for ts, offset, kwh, quality in zip(s["ts"], s["utc_offset_minutes"], s["kwh"], s["quality"]):
+                instant = dt.datetime.fromisoformat(ts)
+                assert ts.endswith("Z") and instant.astimezone(CENTRAL).utcoffset() == dt.timedelta(minutes=offset)
+                out.append((s["meter"], s["channel"], instant, kwh, quality))
         cursor, pages = body["next_cursor"], pages + 1
         if not cursor:
             return out
@@ -87,6 +91,10 @@ def fetch_csv(client, esiid, **params) -> list[tuple]:
     response = client.get(f"/api/v1/esiids/{esiid}/intervals", params=params, headers={**CONSUMER, "Accept": "text/csv"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
+    for r in rows:  # local time is the same instant, with the offset in force then
+        assert dt.datetime.fromisoformat(r["local_time"]) == dt.datetime.fromisoformat(r["ts_utc"])
+        local = dt.datetime.fromisoformat(r["ts_utc"]).astimezone(CENTRAL)
+        assert r["local_time"] == local.isoformat()
     return [(r["meter"], r["channel"], dt.datetime.fromisoformat(r["ts_utc"]), float(r["kwh"]), r["quality"])
             for r in rows]
 
@@ -122,6 +130,9 @@ def test_intervals_are_exactly_the_stored_rows_for_any_window(client, ingested):
     # The DST days hold what the real samples say: 100 on fall-back, 92 per channel on spring-forward.
     assert len(fetch_all(client, FALL, start="2025-11-02", end="2025-11-02")) == 100
     assert len(fetch_all(client, SPRING, start="2026-03-08", end="2026-03-08", channel="generation")) == 92
+    spring_day = stored(ingested, SPRING, dt.datetime(2026, 3, 8, 6, tzinfo=UTC), dt.datetime(2026, 3, 9, 5, tzinfo=UTC))
+    for limit in (1, 91, 92, 93, 184, 185):  # pages ending exactly at a series' end, and around it
+        assert fetch_all(client, SPRING, limit=limit, start="2026-03-08", end="2026-03-08") == spring_day
     fall_day = fetch_all(client, FALL, start="2025-11-02", end="2025-11-02", limit=20000)
     assert sum(r[3] for r in fall_day) == pytest.approx(91.479, abs=5e-4)
 

@@ -20,6 +20,7 @@ from intelliwatt_pipelines.api import models, reads
 from intelliwatt_pipelines.api.auth import is_admin, require_admin, require_consumer
 from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
 from intelliwatt_pipelines.api.observability import RequestLog
+from intelliwatt_pipelines.api.render import series_json
 from intelliwatt_pipelines.api.relay import (
     decode_inline,
     keep_inline,
@@ -30,7 +31,7 @@ from intelliwatt_pipelines.api.relay import (
 from intelliwatt_pipelines.api.timeparams import check_window, parse_day, parse_instant
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
 from intelliwatt_pipelines.cdm.warehouse import create_engine
-from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.config import CENTRAL_TZ, Settings
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.uploads import HintConflict, RateLimited, accept_upload
 from intelliwatt_pipelines.rawstore import open_raw_store
@@ -138,9 +139,13 @@ def _read_routes(app: FastAPI) -> None:
             if as_csv:
                 return StreamingResponse(reads.stream_interval_csv(engine, esiid, wanted, lo, hi),
                                          media_type="text/csv; charset=utf-8")
-            rows, nxt = reads.interval_page(conn, esiid, wanted, lo, hi, limit, after)
-        return render({"start": lo, "end": hi, "count": len(rows), "intervals": [reads.interval_json(r) for r in rows],
-                       "next_cursor": nxt.encode() if nxt else None}, request)
+            page, nxt = reads.interval_page(conn, esiid, wanted, lo, hi, limit, after)
+        body = {"start": lo, "end": hi, "timezone": CENTRAL_TZ, "count": sum(len(s) for s in page),
+                "series": [series_json(s) for s in page], "next_cursor": nxt.encode() if nxt else None,
+                "corrId": request.state.corr_id}
+        # Arrays of instants are numpy datetime64 (naive UTC): orjson writes them as ISO-8601 with Z.
+        return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC),
+                        media_type="application/json")
 
     @app.get("/api/v1/esiids/{esiid}/daily-completeness", response_model=models.Completeness,
              responses=ERRORS, dependencies=consumer, tags=["usage"])

@@ -34,12 +34,12 @@ def is_admin(request: Request, token: str | None) -> bool:
     return bool(admin) and _matches(token, [admin])
 
 
-def require_admin(request: Request, token: str | None = Security(ADMIN_TOKEN_HEADER)) -> None:
+async def require_admin(request: Request, token: str | None = Security(ADMIN_TOKEN_HEADER)) -> None:
     if not is_admin(request, token):
         raise ApiError(401, "unauthorized", "this route needs a valid x-admin-token header")
 
 
-def require_consumer(request: Request, key: str | None = Security(API_KEY_HEADER),
+async def require_consumer(request: Request, key: str | None = Security(API_KEY_HEADER),
                      token: str | None = Security(ADMIN_TOKEN_HEADER)) -> None:
     if not (_matches(key, request.app.state.settings.api_keys) or is_admin(request, token)):
         raise ApiError(401, "unauthorized", "this route needs a valid x-api-key header")

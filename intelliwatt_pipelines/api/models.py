@@ -25,24 +25,30 @@ class Health(BaseModel):
     corrId: str
 
 
-class Interval(BaseModel):
-    ts: dt.datetime = Field(description="Interval start, UTC (…Z).")
-    local: dt.datetime = Field(description="Interval start in America/Chicago with its offset.")
+class IntervalSeries(BaseModel):
+    """One meter and channel's intervals on this page, in time order, as parallel arrays: element
+    i of every array describes interval i."""
+
     meter: str
     channel: Literal["consumption", "generation"]
-    minutes: int
-    kwh: float
-    quality: Literal["actual", "estimated", "filled"]
-    source: str
-    raw_file_id: int
-    revised_at: dt.datetime | None
+    count: int
+    ts: list[dt.datetime] = Field(description="Interval start, UTC (ISO-8601 ending in Z).")
+    utc_offset_minutes: list[int] = Field(description="America/Chicago's offset at that instant (-300 CDT, -360 CST): "
+                                                      "local wall time = ts + offset.")
+    minutes: list[int] = Field(description="Interval length.")
+    kwh: list[float]
+    quality: list[Literal["actual", "estimated", "filled"]]
+    source: list[str]
+    raw_file_id: list[int]
+    revised_at: list[dt.datetime | None]
 
 
 class IntervalPage(BaseModel):
     start: dt.datetime | None
     end: dt.datetime | None
-    count: int
-    intervals: list[Interval]
+    timezone: str
+    count: int = Field(description="Intervals on this page, all series together.")
+    series: list[IntervalSeries]
     next_cursor: str | None = Field(description="Pass as cursor= for the next page; null on the last.")
     corrId: str
 

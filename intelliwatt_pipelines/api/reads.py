@@ -16,12 +16,11 @@ import orjson
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.api.errors import ApiError
-from intelliwatt_pipelines.api.timeparams import CENTRAL, YEARS
+from intelliwatt_pipelines.api.render import CSV_HEADER, SeriesColumns, series_csv
+from intelliwatt_pipelines.api.timeparams import YEARS
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, raw_file_coverage, upload, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
-INTERVAL_COLUMNS = (ui.meter, ui.channel, ui.ts_utc, ui.interval_minutes, ui.kwh, ui.quality, ui.source,
-                    ui.raw_file_id, ui.revised_at)
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,10 @@ class Cursor:
 
 def series(conn: sa.Connection, esiid: str, meter: str | None = None, channel: str | None = None) -> list[tuple[str, str]]:
     """The ESIID's (meter, channel) series, optionally filtered; 404 when the ESIID is unknown."""
-    rows = conn.execute(sa.select(dc.meter, dc.channel).distinct().where(dc.esiid == esiid)).all()
+    # raw_file_coverage has a few rows per ESIID (one per file and series), daily_completeness one
+    # per day: listing series from it keeps this lookup small however long the history.
+    cov = raw_file_coverage.c
+    rows = conn.execute(sa.select(cov.meter, cov.channel).distinct().where(cov.esiid == esiid)).all()
     if not rows:
         raise ApiError(404, "not_found", "no usage is stored for this ESIID")
     # Sorted here, not by the database: the cursor compares series in Python, and a database
@@ -59,64 +61,77 @@ def series(conn: sa.Connection, esiid: str, meter: str | None = None, channel: s
     return sorted((m, c) for m, c in rows if (meter is None or m == meter) and (channel is None or c == channel))
 
 
+# One query per series returns its page as arrays: far fewer objects to build than rows.
+_PG_PAGE = ("SELECT array_agg(t), array_agg(m), array_agg(k), array_agg(q), array_agg(s), array_agg(r), array_agg(v) "
+            "FROM (SELECT date_part('epoch', ts_utc)::int8 AS t, interval_minutes AS m, kwh AS k, "
+            "quality AS q, source AS s, raw_file_id AS r, floor(date_part('epoch', revised_at))::int8 AS v "
+            "FROM usage_interval WHERE esiid = %s AND meter = %s AND channel = %s AND ts_utc >= %s AND ts_utc < %s "
+            "ORDER BY ts_utc LIMIT %s) AS page")
+_ALL_TIME = (dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2300, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def _series_columns(conn: sa.Connection, esiid: str, meter: str, channel: str, lo: dt.datetime, hi: dt.datetime,
+                    limit: int) -> SeriesColumns:
+    """One series' intervals in [lo, hi), oldest first, at most ``limit``."""
+    if conn.dialect.name == "postgresql":
+        # The driver's binary protocol on the same connection (and transaction).
+        with conn.connection.driver_connection.cursor(binary=True) as cursor:
+            cursor.execute(_PG_PAGE, (esiid, meter, channel, lo, hi, limit))
+            columns = [c or [] for c in cursor.fetchone()]
+        return SeriesColumns(meter, channel, *columns)
+    rows = conn.execute(sa.select(ui.ts_utc, ui.interval_minutes, ui.kwh, ui.quality, ui.source, ui.raw_file_id,
+                                  ui.revised_at)
+                        .where(ui.esiid == esiid, ui.meter == meter, ui.channel == channel, ui.ts_utc >= lo,
+                               ui.ts_utc < hi).order_by(ui.ts_utc).limit(limit)).all()
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(7)]
+    columns[0], columns[6] = [epoch(v) for v in columns[0]], [epoch(v) for v in columns[6]]
+    return SeriesColumns(meter, channel, *columns)
+
+
 def interval_page(conn: sa.Connection, esiid: str, wanted: list[tuple[str, str]], start: dt.datetime | None,
-                  end: dt.datetime | None, limit: int, after: Cursor | None) -> tuple[list, Cursor | None]:
+                  end: dt.datetime | None, limit: int, after: Cursor | None) -> tuple[list[SeriesColumns], Cursor | None]:
     """Up to ``limit`` intervals in [start, end) after the cursor, and the cursor for the next page."""
-    rows: list = []
+    page: list[SeriesColumns] = []
+    room = limit
+    lo, hi = start or _ALL_TIME[0], end or _ALL_TIME[1]
     for meter, channel in wanted:
         if after and (meter, channel) < (after.meter, after.channel):
             continue
-        where = [ui.esiid == esiid, ui.meter == meter, ui.channel == channel]
-        if start is not None:
-            where.append(ui.ts_utc >= start)
-        if end is not None:
-            where.append(ui.ts_utc < end)
+        first = lo
         if after and (meter, channel) == (after.meter, after.channel):
-            where.append(ui.ts_utc > after.ts_utc)
-        need = limit - len(rows)
-        got = conn.execute(sa.select(*INTERVAL_COLUMNS).where(*where).order_by(ui.ts_utc).limit(need + 1)).all()
-        if len(got) > need:
-            rows += got[:need]
-            last = rows[-1]
-            return rows, Cursor(last.meter, last.channel, last.ts_utc)
-        rows += got
-    return rows, None
-
-
-def interval_json(row) -> dict:
-    return {"ts": row.ts_utc, "local": row.ts_utc.astimezone(CENTRAL), "meter": row.meter, "channel": row.channel,
-            "minutes": row.interval_minutes, "kwh": row.kwh, "quality": row.quality, "source": row.source,
-            "raw_file_id": row.raw_file_id, "revised_at": row.revised_at}
-
-
-CSV_HEADER = "ts_utc,local_time,meter,channel,interval_minutes,kwh,quality,source,raw_file_id,revised_at\n"
-
-
-def interval_csv(rows: list) -> str:
-    def z(value: dt.datetime | None) -> str:
-        return "" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return "".join(
-        f"{z(r.ts_utc)},{r.ts_utc.astimezone(CENTRAL).isoformat()},{_csv_text(r.meter)},{r.channel},"
-        f"{r.interval_minutes},{r.kwh!r},{r.quality},{r.source},{r.raw_file_id},{z(r.revised_at)}\n" for r in rows)
-
-
-def _csv_text(value: str) -> str:
-    return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(ch in value for ch in ',"\n\r') else value
+            first = max(lo, after.ts_utc + dt.timedelta(seconds=1))  # intervals start on whole seconds
+        series = _series_columns(conn, esiid, meter, channel, first, hi, room + 1)  # one more: a next page?
+        if len(series) > room:
+            if room:
+                page.append(series.head(room))
+            last = page[-1]  # room < limit here, so a series is on the page
+            return page, Cursor(last.meter, last.channel, from_epoch(last.ts[-1]))
+        if len(series):
+            page.append(series)
+        room -= len(series)
+    return page, None
 
 
 def stream_interval_csv(engine: sa.Engine, esiid: str, wanted: list[tuple[str, str]], start, end,
-                        page: int = 5000) -> Iterator[str]:
+                        page_size: int = 5000) -> Iterator[str]:
     """The whole window as CSV, a page at a time (bounded memory for any length)."""
     yield CSV_HEADER
     after = None
     while True:
         with engine.connect() as conn:
-            rows, after = interval_page(conn, esiid, wanted, start, end, page, after)
-        if rows:
-            yield interval_csv(rows)
+            page, after = interval_page(conn, esiid, wanted, start, end, page_size, after)
+        if page:
+            yield "".join(series_csv(series) for series in page)
         if after is None:
             return
+
+
+def epoch(value: dt.datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def from_epoch(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 def completeness_days(conn: sa.Connection, esiid: str, first: dt.date | None, last: dt.date | None,
