@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import tempfile
 import threading
 import time
@@ -49,13 +48,14 @@ from psycopg import sql
 
 from common import (
     ROOT,
+    code_label,
+    code_version,
     ApiServer,
-    cpu_seconds,
+    CpuSample,
+    cpu_split,
     latency_summary,
-    machine_busy_seconds,
     machine_facts,
     markdown_table,
-    postgres_cpu_seconds,
     proc_status_kib,
     write_section,
 )
@@ -295,19 +295,13 @@ def server_side_ms(log_path: Path, offset: int) -> tuple[list[float], int]:
 
 
 def measure(server: ApiServer, jobs: list, concurrency: int, log_offset: int) -> tuple[dict, int]:
-    pid = server.proc.pid
     load_before = os.getloadavg()[0]
-    busy0, cpu0, pg0 = machine_busy_seconds(), cpu_seconds(pid), postgres_cpu_seconds()
-    client0 = resource.getrusage(resource.RUSAGE_SELF)
+    before = CpuSample.take(server.proc.pid)
     results, wall = run_load(server.base_url, jobs, concurrency)
-    busy1, cpu1, pg1 = machine_busy_seconds(), cpu_seconds(pid), postgres_cpu_seconds()
-    client1 = resource.getrusage(resource.RUSAGE_SELF)
+    after = CpuSample.take(server.proc.pid)
     in_app, log_offset = server_side_ms(server.log_path, log_offset)
     ok = [r for r in results if r["status"] == 200 and r["count"] and r["count"] > MIN_ROWS and r["complete"]]
     counts = [r["count"] for r in ok]
-    client_cpu = (client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime)
-    cpu = {"api": cpu1 - cpu0, "postgres": pg1 - pg0, "client": client_cpu}
-    cpu["other"] = max(0.0, (busy1 - busy0) - sum(cpu.values()))  # anything else running on the machine
     phase = {
         "concurrency": concurrency, "requests": len(results), "ok": len(ok),
         "errors": len(results) - len(ok), "statuses": sorted({r["status"] for r in results}),
@@ -317,7 +311,7 @@ def measure(server: ApiServer, jobs: list, concurrency: int, log_offset: int) ->
                               "max": max(counts, default=0)},
         "bytes_per_response_mean": round(sum(r["bytes"] for r in results) / len(results)),
         "in_app_ms": {k: round(v, 2) for k, v in latency_summary(in_app).items()} if in_app else None,
-        "cpu_pct_of_one_core": {k: round(100 * v / wall, 1) for k, v in cpu.items()},
+        "cpu_pct_of_one_core": cpu_split(before, after),
         "loadavg_1m_before": round(load_before, 2),
     }
     return phase, log_offset
@@ -328,7 +322,7 @@ def benchmark(args, url: str) -> dict:
         env = {"INTELLIWATT_WAREHOUSE_URL": url, "INTELLIWATT_RAW_STORE_URL": f"{tmp}/raw",
                "INTELLIWATT_API_KEYS": API_KEY, "INTELLIWATT_HOME": tmp}
         log_path = Path(tmp) / "api.log"
-        with ApiServer(env, log_path) as server:
+        with ApiServer(env, log_path, source=args.source) as server:
             print(f"API up at {server.base_url} (pid {server.proc.pid})", flush=True)
             warm, offset = measure(server, month_queries(args.warmup, args.esiids, seed=1), 1, 0)
             print(f"warm-up: {warm['requests']} requests, p50 {warm['p50_ms']} ms, errors {warm['errors']}", flush=True)
@@ -363,6 +357,16 @@ def verdict(phases: list[dict]) -> dict:
             "met": c1["p99_ms"] <= TARGET_P99_MS and c1["errors"] == 0}
 
 
+def busy_note(phases: list[dict], threshold: float = 25.0) -> str:
+    """A warning line when other processes used the CPUs during a measured phase."""
+    busy = [f"{p['cpu_pct_of_one_core']['other']:.0f}% at concurrency {p['concurrency']}" for p in phases
+            if p["cpu_pct_of_one_core"]["other"] > threshold]
+    if not busy:
+        return ""
+    return (f"Note: the machine was not idle: other processes used {', '.join(busy)} (% of one core), so these\n"
+            "latencies are higher than on an idle machine.\n\n")
+
+
 def markdown_section(result: dict) -> str:
     m, d, v = result["machine"], result["dataset"], result["verdict"]
     fill = d.get("fill")
@@ -371,8 +375,7 @@ def markdown_section(result: dict) -> str:
     met = "**met**" if v["met"] else "**not met**"
     return f"""## API latency: one month of one ESIID's intervals
 
-Reproduce: `{result['command']}` (add `--fresh` to drop and refill the database)
-
+Reproduce: `{result['command']}` (add `--fresh` to drop and refill the database)\n\n- Code measured: {code_label(result['code'])}.
 - Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, PostgreSQL {d['postgres']} (shared_buffers
   {d['shared_buffers']}), Python {m['python']}, Linux {m['kernel']}. Client, API (one uvicorn worker) and
   PostgreSQL share the machine.
@@ -388,9 +391,14 @@ Reproduce: `{result['command']}` (add `--fresh` to drop and refill the database)
 
 {results_table(result['phases'])}
 
-Target: p99 <= {TARGET_P99_MS:g} ms at concurrency 1 for a one-month query over 30M+ intervals: {met}
+{busy_note(result['phases'])}Target: p99 <= {TARGET_P99_MS:g} ms at concurrency 1 for a one-month query over 30M+ intervals: {met}
 (p99 = {v['p99_ms']} ms).
 """
+
+
+def command_line(args) -> str:
+    """The command to reproduce this run (the options that change what is measured)."""
+    return ".venv/bin/python bench/api_latency.py" + ("" if args.source == ROOT else f" --source {args.source}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -403,18 +411,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--concurrency", default="1,4", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api_latency.json")
+    parser.add_argument("--source", type=lambda p: Path(p).resolve(), default=ROOT,
+                        help="run the API from this source tree, e.g. `git archive HEAD | tar -x -C DIR`")
     parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    code = code_version(args.source)  # before the run: what the API subprocess imports
     dataset = prepare_database(args)
     url = db_url(args.admin_url, args.db)
     dataset.update(esiids=args.esiids, **dataset_facts(url))
     run = benchmark(args, url)
-    result = {"command": ".venv/bin/python bench/api_latency.py", "args": {k: str(v) for k, v in vars(args).items()},
-              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_facts(),
+    result = {"command": command_line(args), "args": {k: str(v) for k, v in vars(args).items()},
+              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code": code,
+              "machine": machine_facts(),
               "dataset": dataset, **run}
     result["verdict"] = verdict(run["phases"])
     args.out.parent.mkdir(parents=True, exist_ok=True)

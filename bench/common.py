@@ -3,10 +3,12 @@ machine facts and the sections of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -35,6 +37,7 @@ class ApiServer:
 
     env: dict[str, str]
     log_path: Path
+    source: Path = ROOT  # the tree whose intelliwatt_pipelines runs (python -m puts the cwd first on sys.path)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
@@ -46,7 +49,7 @@ class ApiServer:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "intelliwatt_pipelines.cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
-            env={**os.environ, **self.env}, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+            env={**os.environ, **self.env}, cwd=self.source, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -99,10 +102,40 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
-def machine_busy_seconds() -> float:
-    """CPU time all CPUs spent busy (not idle, not waiting for I/O) since boot, from /proc/stat."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICK  # user..steal minus idle, iowait
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU time all CPUs spent busy since boot, from /proc/stat: (in processes, in interrupts).
+    Interrupt time (loopback TCP is mostly softirq) is charged to no process."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9])
+    return (user + nice + system + steal) / CLOCK_TICK, (irq + softirq) / CLOCK_TICK
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far by the API process, PostgreSQL, this process and the whole machine."""
+
+    api: float
+    postgres: float
+    client: float
+    machine: float
+    irq: float
+    at: float
+
+    @classmethod
+    def take(cls, api_pid: int) -> "CpuSample":
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(cpu_seconds(api_pid), postgres_cpu_seconds(), me.ru_utime + me.ru_stime, *machine_busy_seconds(),
+                   time.perf_counter())
+
+
+def cpu_split(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """% of one core each used between two samples: ``irq`` is interrupt time (network, disk), ``other``
+    every other process (another test run, kernel writeback), which makes latencies less trustworthy
+    when it is high."""
+    wall = after.at - before.at
+    used = {name: getattr(after, name) - getattr(before, name) for name in ("api", "postgres", "client", "irq")}
+    used["other"] = max(0.0, (after.machine - before.machine) - used["api"] - used["postgres"] - used["client"])
+    return {name: round(100 * seconds / wall, 1) for name, seconds in used.items()}
 
 
 def proc_status_kib(pid: int, key: str) -> int:
@@ -143,6 +176,32 @@ def machine_facts() -> dict:
     return {"nproc": os.cpu_count(), "cpu": model.group(1).strip() if model else platform.processor(),
             "ram_gib": round(mem_kib / 1024 / 1024, 1), "python": platform.python_version(),
             "kernel": platform.release()}
+
+
+def code_version(source: Path = ROOT) -> dict:
+    """What the API runs: the working tree's commit and the package files changed since it (the API is
+    edited concurrently), or another source tree (e.g. a ``git archive`` export); and a digest of the
+    package sources either way."""
+    digest = hashlib.sha256()
+    for path in sorted((source / "intelliwatt_pipelines").rglob("*.py")):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes())
+    if source.resolve() != ROOT:
+        return {"source": str(source), "package_sha256": digest.hexdigest()[:12]}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "intelliwatt_pipelines").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_package_files": changed,
+            "package_sha256": digest.hexdigest()[:12]}
+
+
+def code_label(code: dict) -> str:
+    if "source" in code:
+        return f"the tree at `{code['source']}` (package sources sha256 `{code['package_sha256']}`)"
+    changed = code["uncommitted_package_files"]
+    return (f"`{code['commit']}`" + (f" plus uncommitted changes to {', '.join(changed)}" if changed else "")
+            + f" (package sources sha256 `{code['package_sha256']}`)")
 
 
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:

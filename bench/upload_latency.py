@@ -38,7 +38,18 @@ from pathlib import Path
 
 import httpx
 
-from common import ROOT, ApiServer, machine_facts, markdown_table, proc_status_kib, write_section
+from common import (
+    ROOT,
+    ApiServer,
+    CpuSample,
+    code_label,
+    code_version,
+    cpu_split,
+    machine_facts,
+    markdown_table,
+    proc_status_kib,
+    write_section,
+)
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 
 API_KEY = "bench-key"
@@ -140,7 +151,7 @@ def run(args) -> dict:
                "INTELLIWATT_API_KEYS": API_KEY, "INTELLIWATT_HOME": tmp,
                "INTELLIWATT_RATE_LIMIT_CUSTOMER": "1000/30d"}
         log_path = Path(tmp) / "api.log"
-        with ApiServer(env, log_path) as server, \
+        with ApiServer(env, log_path, source=args.source) as server, \
                 httpx.Client(base_url=server.base_url, headers={"x-api-key": API_KEY}, timeout=300) as client:
             pid = server.proc.pid
             rss = {"start_hwm_kib": proc_status_kib(pid, "VmHWM")}
@@ -148,19 +159,21 @@ def run(args) -> dict:
             if not warm["ok"]:
                 raise RuntimeError(f"warm-up upload failed: {warm}")
             rss["before_hwm_kib"] = proc_status_kib(pid, "VmHWM")
-            results = []
+            results, before = [], CpuSample.take(pid)
             for filename, data in files:
                 results.append(upload(client, data, filename))
                 r = results[-1]
                 print(f"{filename}: {r['status']} raw_file_id={r['raw_file_id']} after last byte "
                       f"{r['after_last_byte_ms']} ms, total {r['total_ms']} ms", flush=True)
+            cpu = cpu_split(before, CpuSample.take(pid))
             rss["after_hwm_kib"] = proc_status_kib(pid, "VmHWM")
             rss["after_rss_kib"] = proc_status_kib(pid, "VmRSS")
             logged = in_app_ms(log_path)
         for r in results:
             r["in_app_ms"] = logged.get(r["corr_id"])
     rss["delta_hwm_kib"] = rss["after_hwm_kib"] - rss["before_hwm_kib"]
-    return {"uploads": results, "rss": rss, "socket_buffers": socket_buffers()}
+    cpu.pop("postgres")  # the warehouse is SQLite here
+    return {"uploads": results, "rss": rss, "cpu_pct_of_one_core": cpu, "socket_buffers": socket_buffers()}
 
 
 def socket_buffers() -> dict[str, str]:
@@ -178,12 +191,14 @@ def markdown_section(result: dict) -> str:
     table = markdown_table(["upload", "MB", "status", "after last byte ms", "total ms", "in-app ms",
                             "client send MB/s"], rows)
     worst = max(u["after_last_byte_ms"] for u in uploads)
+    cpu = result["cpu_pct_of_one_core"]
+    busy = (f"\nNote: the machine was not idle: other processes used {cpu['other']:.0f}% of one core during the uploads.\n"
+            if cpu["other"] > 25 else "")
     met = "**met**" if result["verdict"]["met"] else "**not met**"
     mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
     return f"""## Upload relay: 202 after the last byte of a ~{result['args']['mb']} MB SMT CSV
 
-Reproduce: `{result['command']}`
-
+Reproduce: `{result['command']}`\n\n- Code measured: {code_label(result['code'])}.
 - Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, SQLite {result['sqlite']},
   Linux {m['kernel']}. API (one uvicorn worker) with a temporary SQLite warehouse and local raw store in
   /tmp, on the same machine as the client.
@@ -198,10 +213,16 @@ Reproduce: `{result['command']}`
 - API peak RSS (VmHWM): {mib(rss['before_hwm_kib'])} before the uploads (after warm-up; {mib(rss['start_hwm_kib'])}
   at start), {mib(rss['after_hwm_kib'])} after: **delta {mib(rss['delta_hwm_kib'])}** for
   {len(uploads)} x {uploads[0]['size_bytes'] / 1e6:.1f} MB.
-
+- CPU during the uploads (% of one core): API {cpu['api']:.0f}%, client {cpu['client']:.0f}%, interrupts (loopback TCP, disk) {cpu['irq']:.0f}%, other processes {cpu['other']:.0f}%.
+{busy}
 Target: 202 well under a second after the last byte (checked as <= {TARGET_MS:g} ms): {met}
 (worst {worst} ms).
 """
+
+
+def command_line(args) -> str:
+    """The command to reproduce this run (the options that change what is measured)."""
+    return ".venv/bin/python bench/upload_latency.py" + ("" if args.source == ROOT else f" --source {args.source}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -209,16 +230,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mb", type=float, default=40, help="file size to build, MB (10^6 bytes)")
     parser.add_argument("--uploads", type=int, default=3, help="uploads, each with different content")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "upload_latency.json")
+    parser.add_argument("--source", type=lambda p: Path(p).resolve(), default=ROOT,
+                        help="run the API from this source tree, e.g. `git archive HEAD | tar -x -C DIR`")
     parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    code = code_version(args.source)  # before the run: what the API subprocess imports
     run_result = run(args)
     uploads = run_result["uploads"]
-    result = {"command": ".venv/bin/python bench/upload_latency.py", "args": {k: str(v) for k, v in vars(args).items()},
-              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_facts(),
+    result = {"command": command_line(args), "args": {k: str(v) for k, v in vars(args).items()},
+              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code": code,
+              "machine": machine_facts(),
               "sqlite": sqlite3.sqlite_version, **run_result}
     result["verdict"] = {"target": f"202 within {TARGET_MS:g} ms after the last byte",
                          "worst_after_last_byte_ms": max(u["after_last_byte_ms"] for u in uploads),
