@@ -120,6 +120,20 @@ def encrypt_to(ring: KeyRing, data: bytes, *, armor: bool = True) -> bytes:
     return result.data
 
 
+def stop_group(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM a process group started with start_new_session (children included, even when the
+    leader has exited); SIGKILL it after ``grace`` seconds."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def stop_gpg_agent(home: Path) -> None:
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
 
@@ -159,12 +173,7 @@ class DagsterDev:
         raise AssertionError(f"timed out waiting for {what}\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_group(self.process, 30)
         self._log.close()
 
 
@@ -198,11 +207,5 @@ class ApiServer:
         raise RuntimeError("no VmHWM")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_group(self.process, 20)
         self._log.close()
