@@ -45,7 +45,7 @@ class ApiServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120.0) -> "ApiServer":
+    def start(self, timeout: float = 120.0) -> ApiServer:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "intelliwatt_pipelines.cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
@@ -73,7 +73,7 @@ class ApiServer:
                 self.proc.wait()
         self._log.close()
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -122,7 +122,7 @@ class CpuSample:
     at: float
 
     @classmethod
-    def take(cls, api_pid: int) -> "CpuSample":
+    def take(cls, api_pid: int) -> CpuSample:
         me = resource.getrusage(resource.RUSAGE_SELF)
         return cls(cpu_seconds(api_pid), postgres_cpu_seconds(), me.ru_utime + me.ru_stime, *machine_busy_seconds(),
                    time.perf_counter())
@@ -189,7 +189,7 @@ def code_version(source: Path = ROOT) -> dict:
         return {"source": str(source), "package_sha256": digest.hexdigest()[:12]}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout
 
     changed = [line[3:] for line in git("status", "--porcelain", "--", "intelliwatt_pipelines").splitlines()]
     return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_package_files": changed,
@@ -198,7 +198,8 @@ def code_version(source: Path = ROOT) -> dict:
 
 def code_label(code: dict) -> str:
     if "source" in code:
-        return f"the tree at `{code['source']}` (package sources sha256 `{code['package_sha256']}`)"
+        return (f"the tree at `{code['source']}` (package sources sha256 `{code['package_sha256']}`), exported from "
+                f"the repository with `git archive <commit> intelliwatt_pipelines | tar -x -C {code['source']}`")
     changed = code["uncommitted_package_files"]
     return (f"`{code['commit']}`" + (f" plus uncommitted changes to {', '.join(changed)}" if changed else "")
             + f" (package sources sha256 `{code['package_sha256']}`)")

@@ -22,6 +22,8 @@ How it works
 Run (from the project root)::
 
     .venv/bin/python bench/upload_latency.py
+    .venv/bin/python bench/upload_latency.py --source DIR   # the API from another tree, e.g. a commit:
+                                                            # git archive HEAD intelliwatt_pipelines | tar -x -C DIR
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-
 from common import (
     ROOT,
     ApiServer,
@@ -50,6 +51,7 @@ from common import (
     proc_status_kib,
     write_section,
 )
+
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 
 API_KEY = "bench-key"
@@ -192,13 +194,18 @@ def markdown_section(result: dict) -> str:
                             "client send MB/s"], rows)
     worst = max(u["after_last_byte_ms"] for u in uploads)
     cpu = result["cpu_pct_of_one_core"]
-    busy = (f"\nNote: the machine was not idle: other processes used {cpu['other']:.0f}% of one core during the uploads.\n"
-            if cpu["other"] > 25 else "")
+    busy = (f"\nNote: the machine was not idle: other processes used {cpu['other']:.0f}% of one core during the "
+            "uploads.\n" if cpu["other"] > 25 else "")
     met = "**met**" if result["verdict"]["met"] else "**not met**"
-    mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
+
+    def mib(kib: int) -> str:
+        return f"{kib / 1024:.1f} MiB"
+
     return f"""## Upload relay: 202 after the last byte of a ~{result['args']['mb']} MB SMT CSV
 
-Reproduce: `{result['command']}`\n\n- Code measured: {code_label(result['code'])}.
+Reproduce: `{result['command']}`
+
+- Code measured: {code_label(result['code'])}.
 - Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, SQLite {result['sqlite']},
   Linux {m['kernel']}. API (one uvicorn worker) with a temporary SQLite warehouse and local raw store in
   /tmp, on the same machine as the client.
@@ -242,7 +249,7 @@ def main() -> None:
     run_result = run(args)
     uploads = run_result["uploads"]
     result = {"command": command_line(args), "args": {k: str(v) for k, v in vars(args).items()},
-              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code": code,
+              "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "code": code,
               "machine": machine_facts(),
               "sqlite": sqlite3.sqlite_version, **run_result}
     result["verdict"] = {"target": f"202 within {TARGET_MS:g} ms after the last byte",
