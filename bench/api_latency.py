@@ -349,8 +349,9 @@ math.randomseed(%(seed)d)
 local days = {31,28,31,30,31,30,31,31,30,31,30,31}
 request = function()
   local m = math.random(1, 12)
-  local e = %(base)d + math.random(1, %(esiids)d)
-  local path = string.format("/api/v1/esiids/%%d/intervals?start=%(year)d-%%02d-01&end=%(year)d-%%02d-%%02d", e, m, m, days[m])
+  -- ESIIDs exceed 2^53: Lua numbers cannot add to them exactly, so build the digits as text.
+  local e = "%(prefix)s" .. string.format("%%0%(width)dd", math.random(1, %(esiids)d))
+  local path = string.format("/api/v1/esiids/%%s/intervals?start=%(year)d-%%02d-01&end=%(year)d-%%02d-%%02d", e, m, m, days[m])
   return wrk.format("GET", path, {["x-api-key"] = "%(key)s"})
 end
 """
@@ -363,7 +364,9 @@ def wrk_phase(base_url: str, esiids: int, connections: int, seconds: int, seed: 
     if not wrk:
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(WRK_SCRIPT % {"seed": seed, "base": ESIID_BASE, "esiids": esiids, "year": YEAR, "key": API_KEY})
+        prefix = str(ESIID_BASE)[:7]  # 1044372, then 10 digits of the ESIID number
+        fh.write(WRK_SCRIPT % {"seed": seed, "prefix": prefix, "width": len(str(ESIID_BASE)) - len(prefix),
+                               "esiids": esiids, "year": YEAR, "key": API_KEY})
     try:
         out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", fh.name, base_url],
                              capture_output=True, text=True, check=True, timeout=seconds + 60).stdout

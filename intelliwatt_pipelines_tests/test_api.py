@@ -284,3 +284,18 @@ def test_paging_crosses_series_whatever_the_database_collation(postgres_url, tmp
     finally:
         with _admin_engine().connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_a_lost_database_connection_is_a_503_and_the_next_request_recovers(client, ingested, postgres_url):
+    url = f"/api/v1/esiids/{FALL}/summary"
+    assert client.get(url, headers=CONSUMER).status_code == 200  # a pooled connection now exists
+    from intelliwatt_pipelines_tests.conftest import _admin_engine
+
+    with _admin_engine().connect() as conn:  # what a database restart does to the pool
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+                             "AND pid <> pg_backend_pid()"), {"db": sa.engine.make_url(postgres_url).database})
+    first = client.get(url, headers=CONSUMER)  # its pooled connection is dead: no pre-ping, a clear 503
+    assert first.status_code == 503 and first.headers["Retry-After"] == "1", first.text
+    assert first.json()["error"]["code"] == "warehouse_unavailable"
+    assert [client.get(url, headers=CONSUMER).status_code for _ in range(2)] == [200, 200]

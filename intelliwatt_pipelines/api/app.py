@@ -66,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "and the upload relay for SMT files.")
     app.state.settings = settings
     # hide_parameters: a database error must not carry request values (ESIIDs, file names) into a log.
-    app.state.engine = create_engine(settings.warehouse_url, hide_parameters=True)
+    # No pre-ping (a round trip on every request): a connection found dead mid-request is a 503
+    # (see _handlers), and SQLAlchemy then replaces the whole pool.
+    app.state.engine = create_engine(settings.warehouse_url, hide_parameters=True, pre_ping=False)
     app.state.store = open_raw_store(settings.raw_store_url)
     app.add_middleware(RequestLog)
     _handlers(app)
@@ -92,6 +94,14 @@ def _handlers(app: FastAPI) -> None:
     async def hint_conflict(request: Request, exc: HintConflict):
         request.state.error_class = "conflict"
         return error_response(409, "conflict", str(exc), request.state.corr_id)
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def database_error(request: Request, exc: sa.exc.DBAPIError):
+        if not exc.connection_invalidated:
+            raise exc  # a real defect: the request log records it as a 500
+        request.state.error_class = "warehouse_unavailable"
+        return error_response(503, "warehouse_unavailable", "the warehouse connection was lost; retry",
+                              request.state.corr_id, {"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

@@ -31,7 +31,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, hide_parameters: bool = False) -> sa.Engine:
+def create_engine(url: str, *, hide_parameters: bool = False, pre_ping: bool = True) -> sa.Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
@@ -40,7 +40,7 @@ def create_engine(url: str, *, hide_parameters: bool = False) -> sa.Engine:
         engine = sa.create_engine(url, hide_parameters=hide_parameters)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
+    return sa.create_engine(url, pool_pre_ping=pre_ping, hide_parameters=hide_parameters)
 
 
 @lru_cache(maxsize=8)
