@@ -31,16 +31,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, hide_parameters: bool = False, pre_ping: bool = True) -> sa.Engine:
+def create_engine(url: str, *, hide_parameters: bool = False, pre_ping: bool = True,
+                  autocommit: bool = False) -> sa.Engine:
+    """``autocommit`` is for read-only use: no BEGIN/ROLLBACK round trips around each request."""
     url = normalize_url(url)
+    extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, hide_parameters=hide_parameters)
+        engine = sa.create_engine(url, hide_parameters=hide_parameters, **extra)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=pre_ping, hide_parameters=hide_parameters)
+    return sa.create_engine(url, pool_pre_ping=pre_ping, hide_parameters=hide_parameters, **extra)
 
 
 @lru_cache(maxsize=8)
