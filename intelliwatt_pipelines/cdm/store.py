@@ -58,8 +58,9 @@ def _load(conn: sa.Connection, stage: sa.Table, frame: pd.DataFrame) -> None:
         conn.execute(stage.insert(), [dict(zip(columns, r)) for r in rows])
 
 
-def _winner_condition(target: sa.Table, incoming) -> sa.ColumnElement[bool]:
-    """Does the incoming row replace the stored one? Mirrors ``normalize.newest_per_key``."""
+def _winner_condition(target: sa.Table, incoming, compared: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """Does the incoming row replace the stored one? Mirrors ``normalize.newest_per_key``.
+    Only a row whose ``compared`` values differ is written, so identical data writes nothing."""
     t, e = target.c, incoming
     both_real = sa.and_(t.quality != "filled", e.quality != "filled")
     same_revision = sa.or_(sa.and_(t.revised_at.is_(None), e.revised_at.is_(None)), t.revised_at == e.revised_at)
@@ -74,9 +75,24 @@ def _winner_condition(target: sa.Table, incoming) -> sa.ColumnElement[bool]:
             sa.and_(same_revision, t.quality == e.quality),
         )),
     )
-    changed = sa.or_(*[getattr(e, c).is_distinct_from(getattr(t, c))
-                       for c in ("interval_minutes", "kwh", "quality", "revised_at")])
+    changed = sa.or_(*[getattr(e, c).is_distinct_from(getattr(t, c)) for c in compared])
     return sa.and_(wins, changed)
+
+
+def merge_rows(conn: sa.Connection, table: sa.Table, batch: pd.DataFrame, *, values: list[str],
+               compared: tuple[str, ...]) -> int:
+    """Stage ``batch`` (one row per key) and merge it into ``table`` by the revision rules.
+    Returns the number of rows inserted or changed."""
+    stage = _stage(conn, table)
+    _load(conn, stage, batch)
+    columns = [c.name for c in table.columns]
+    stmt = dialect_insert(conn, table).from_select(columns, sa.select(*stage.c).where(sa.true()))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key],
+        set_={c: getattr(stmt.excluded, c) for c in values},
+        where=_winner_condition(table, stmt.excluded, compared),
+    )
+    return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
 def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, raw_file_id: int) -> int:
@@ -84,16 +100,8 @@ def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, r
     if frame.empty:
         return 0
     batch = newest_per_key(frame).assign(source=source, raw_file_id=raw_file_id)
-    stage = _stage(conn, usage_interval)
-    _load(conn, stage, batch)
-    columns = [c.name for c in usage_interval.columns]
-    stmt = dialect_insert(conn, usage_interval).from_select(columns, sa.select(*stage.c).where(sa.true()))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[c.name for c in usage_interval.primary_key],
-        set_={c: getattr(stmt.excluded, c) for c in INTERVAL_VALUES},
-        where=_winner_condition(usage_interval, stmt.excluded),
-    )
-    return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+    return merge_rows(conn, usage_interval, batch, values=INTERVAL_VALUES,
+                      compared=("interval_minutes", "kwh", "quality", "revised_at"))
 
 
 def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -> None:

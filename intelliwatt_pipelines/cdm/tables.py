@@ -136,6 +136,70 @@ upload = sa.Table(
     sa.Index("ix_upload_raw_file", "raw_file_id"),
 )
 
+BILLING_SOURCES = ("smt_daily_csv", "smt_monthly_api")
+RECONCILIATION_STATUSES = ("match", "mismatch", "insufficient_intervals")
+
+# Meter reads (the register view of the same energy): one row per ESIID, meter, channel, read
+# period and source. The period is [read_start, read_end) in UTC, local midnights at both ends.
+def _read_period_key() -> list[sa.Column]:
+    """The natural key of a billing read: ESIID, meter, channel, read period and source."""
+    return [
+        sa.Column("esiid", sa.String(22), primary_key=True),
+        sa.Column("meter", sa.String(40), primary_key=True),
+        sa.Column("channel", sa.String(16), primary_key=True),
+        sa.Column("read_start", UTCDateTime, primary_key=True),
+        sa.Column("read_end", UTCDateTime, primary_key=True),
+        sa.Column("source", sa.String(40), primary_key=True),
+    ]
+
+
+billing_read = sa.Table(
+    "billing_read", metadata, *_read_period_key(),
+    sa.Column("bill_date", sa.Date),
+    sa.Column("kwh_total", sa.Float, nullable=False),
+    sa.Column("kwh_billed", sa.Float),
+    sa.Column("start_reading", sa.Float),
+    sa.Column("end_reading", sa.Float),
+    sa.Column("tdsp_code", sa.String(40)),
+    sa.Column("tdsp_name", sa.String(120)),
+    sa.Column("quality", sa.String(10), nullable=False),
+    sa.Column("revised_at", UTCDateTime),
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), nullable=False),
+    sa.CheckConstraint("channel IN ('consumption', 'generation')", name="ck_billing_read_channel"),
+    sa.CheckConstraint("quality IN ('actual', 'estimated')", name="ck_billing_read_quality"),
+    sa.CheckConstraint("read_end > read_start", name="ck_billing_read_period"),
+    sa.Index("ix_billing_read_esiid_end", "esiid", "read_end"),
+)
+
+# Which raw files hold which ESIIDs' reads, by local day of the read end (for rebuilding from raw).
+billing_read_coverage = sa.Table(
+    "billing_read_coverage", metadata,
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), primary_key=True),
+    sa.Column("esiid", sa.String(22), primary_key=True),
+    sa.Column("first_local_date", sa.Date, nullable=False),
+    sa.Column("last_local_date", sa.Date, nullable=False),
+    sa.Column("reads", sa.Integer, nullable=False),
+    sa.Index("ix_billing_read_coverage_esiid", "esiid", "first_local_date"),
+)
+
+# Each billing read against the stored intervals over the same window.
+billing_reconciliation = sa.Table(
+    "billing_reconciliation", metadata, *_read_period_key(),
+    sa.Column("local_date", sa.Date, nullable=False),
+    sa.Column("billing_kwh", sa.Float, nullable=False),
+    sa.Column("interval_kwh", sa.Float, nullable=False),
+    sa.Column("difference_kwh", sa.Float, nullable=False),
+    sa.Column("tolerance_kwh", sa.Float, nullable=False),
+    sa.Column("interval_meters", sa.Text, nullable=False),
+    sa.Column("intervals_found", sa.Integer, nullable=False),
+    sa.Column("minutes_covered", sa.Integer, nullable=False),
+    sa.Column("minutes_expected", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(f"status IN {RECONCILIATION_STATUSES}", name="ck_billing_reconciliation_status"),
+    sa.Index("ix_billing_reconciliation_esiid_date", "esiid", "local_date"),
+)
+
 # What each column means; shown as the assets' column schemas in the Dagster UI.
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "raw_file": {
@@ -183,6 +247,46 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
                        "or re-bound a file that had failed.",
         "received_at": "When the bytes were safe in the raw store (UTC).",
         "correlation_id": "x-correlation-id of the request.",
+    },
+    "billing_read": {
+        "esiid": "ESI ID of the premise.",
+        "meter": "Meter number, or 'unknown' when the file gives none.",
+        "channel": "consumption, or generation for surplus-generation registers.",
+        "read_start": "Start of the read period (UTC; a Central local midnight).",
+        "read_end": "End of the read period, exclusive (UTC; a Central local midnight).",
+        "source": "smt_daily_csv (DailyMeterUsage CSV) or smt_monthly_api (energy-data JSON).",
+        "bill_date": "Bill date when the vendor gives one.",
+        "kwh_total": "Energy the meter registered over the period, kWh.",
+        "kwh_billed": "Billed kWh when given (may differ from kwh_total after adjustments).",
+        "start_reading": "Register reading at the start of the period, when given.",
+        "end_reading": "Register reading at the end of the period, when given.",
+        "tdsp_code": "TDSP code (DUNS or id) when given.",
+        "tdsp_name": "TDSP name when given.",
+        "quality": "actual | estimated.",
+        "revised_at": "Vendor revision time (UTC); the newer revision wins. Null if none given.",
+        "raw_file_id": "raw_file the stored values came from.",
+    },
+    "billing_reconciliation": {
+        "esiid": "ESI ID.",
+        "meter": "Meter of the billing read.",
+        "channel": "consumption or generation.",
+        "read_start": "Start of the read period (UTC).",
+        "read_end": "End of the read period, exclusive (UTC).",
+        "source": "Source of the billing read.",
+        "local_date": "Central day the read period ends on (its last day): the partition date.",
+        "billing_kwh": "kwh_total of the billing read.",
+        "interval_kwh": "kWh of the real (actual or estimated) intervals in the same window.",
+        "difference_kwh": "interval_kwh - billing_kwh.",
+        "tolerance_kwh": "Allowed |difference|: max(INTELLIWATT_RECONCILE_TOLERANCE_KWH, "
+                         "INTELLIWATT_RECONCILE_TOLERANCE_PCT % of billing_kwh).",
+        "interval_meters": "Interval meters summed: the read's own meter when intervals carry it, "
+                           "else every meter of the ESIID (SMT interval files name no meter).",
+        "intervals_found": "Real intervals in the window.",
+        "minutes_covered": "Minutes those intervals cover.",
+        "minutes_expected": "Minutes in the window (a DST day has 23 or 25 hours).",
+        "status": "match | mismatch (|difference| over tolerance) | insufficient_intervals "
+                  "(the intervals do not cover the whole window).",
+        "checked_at": "When this row last changed (UTC).",
     },
     "daily_completeness": {
         "esiid": "ESI ID.",

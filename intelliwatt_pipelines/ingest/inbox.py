@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
 from intelliwatt_pipelines.ingest.capture import Captured, capture_bytes, capture_stream
@@ -31,6 +32,7 @@ class IngestOptions:
     limits: UnpackLimits = UnpackLimits()
     dev_fallback_esiid: str | None = None
     delete_after_ingest: bool = False
+    tolerance: Tolerance = Tolerance()
 
 
 def known_keys(engine: sa.Engine, source: str) -> set[str]:
@@ -72,7 +74,7 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
     data = store.get(row.sha256)
     if not package_kind(data[:64], row.filename):
         return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
-                                   fallback_esiid=options.dev_fallback_esiid)]
+                                   fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance)]
     package = FileOutcome(raw_file_id=row.id, filename=row.filename, status="normalized", kind=row.kind)
     try:
         members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
@@ -90,7 +92,8 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
             # Members are parsed as CSVs, never unpacked again: one level, one size budget.
             outcomes.append(normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
                                                max_invalid_fraction=options.max_invalid_fraction,
-                                               fallback_esiid=options.dev_fallback_esiid))
+                                               fallback_esiid=options.dev_fallback_esiid,
+                                               tolerance=options.tolerance))
         else:
             outcomes.append(FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known"))
     package.rows_read = package.rows_valid = len(members)

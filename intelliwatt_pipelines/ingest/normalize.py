@@ -9,12 +9,15 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm import billing as cdm_billing
 from intelliwatt_pipelines.cdm import store as cdm_store
+from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.normalize import SERIES, add_placeholders, day_bounds_utc, local_dates, touched_days
-from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_coverage, upload, usage_interval
+from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, raw_file_coverage, upload, usage_interval
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
+from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 
 MAX_ERROR_CHARS = 4000
 # Errors that say "these rows are wrong", as opposed to "the database is unreachable" (those fail the run).
@@ -37,6 +40,9 @@ class FileOutcome:
     parent_id: int | None = None
     days: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SERIES + ["local_date"]))
     completeness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reads: pd.DataFrame = field(default_factory=pd.DataFrame)  # billing reads this file holds
+    reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)  # reconciliation rows recomputed
+    unmapped: list[str] = field(default_factory=list)  # columns of a billing file no family knows
 
 
 def _raw_row(conn: sa.Connection, raw_file_id: int):
@@ -67,15 +73,18 @@ def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints
     return Hints(esiid or fallback_esiid, meter, fallback_used=not esiid and bool(fallback_esiid))
 
 
-def _parse(store: RawStore, row, hints: Hints) -> ParsedIntervals:
+Parsed = ParsedIntervals | ParsedBillingReads
+
+
+def _parse(store: RawStore, row, hints: Hints) -> Parsed:
     return parse_usage_file(store.get(row.sha256), row.filename, esiid=hints.esiid, meter=hints.meter)
 
 
-def _canonical(parsed: ParsedIntervals) -> pd.DataFrame:
-    return add_placeholders(parsed.frame)
+def _canonical(parsed: Parsed) -> pd.DataFrame:
+    return parsed.frame if isinstance(parsed, ParsedBillingReads) else add_placeholders(parsed.frame)
 
 
-def _invalid_error(parsed: ParsedIntervals, max_invalid_fraction: float) -> str | None:
+def _invalid_error(parsed: Parsed, max_invalid_fraction: float) -> str | None:
     if not parsed.rows_invalid:
         return None
     share = parsed.rows_invalid / max(parsed.rows_read, 1)
@@ -84,7 +93,8 @@ def _invalid_error(parsed: ParsedIntervals, max_invalid_fraction: float) -> str 
 
 
 def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
-                       max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None) -> FileOutcome:
+                       max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None,
+                       tolerance: Tolerance = Tolerance()) -> FileOutcome:
     """Parse a stored raw file and merge it into the canonical tables in one transaction.
 
     A file that cannot be parsed, or has more invalid rows than allowed, writes no rows: its raw
@@ -106,6 +116,7 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         _fail(engine, outcome, run_id)
         return outcome
     outcome.kind = parsed.kind
+    outcome.unmapped = list(getattr(parsed, "unmapped", []))
     outcome.rows_read, outcome.rows_valid = parsed.rows_read, parsed.rows_valid
     outcome.rows_invalid, outcome.rows_skipped = parsed.rows_invalid, parsed.rows_skipped
     outcome.error = _invalid_error(parsed, max_invalid_fraction)
@@ -116,7 +127,11 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
 
     try:
         with engine.begin() as conn:
-            _write(conn, row, parsed, frame, hints, outcome, run_id)
+            if isinstance(parsed, ParsedBillingReads):
+                _write_reads(conn, row, parsed, outcome, tolerance)
+            else:
+                _write_intervals(conn, row, parsed, frame, outcome, tolerance)
+            _finish(conn, parsed, frame, hints, outcome, run_id)
     except REFUSED as exc:
         # The database refused these rows (a value too long for its column, a check): the file
         # fails with the reason instead of failing its run, and being offered again, forever.
@@ -124,23 +139,41 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         outcome.status, outcome.rows_written = "failed", 0
         outcome.error = f"the warehouse refused the rows ({type(orig).__name__}): {str(orig).splitlines()[0]}"
         outcome.days = pd.DataFrame(columns=SERIES + ["local_date"])
-        outcome.completeness = pd.DataFrame()
+        outcome.completeness = outcome.reads = outcome.reconciliation = pd.DataFrame()
         _fail(engine, outcome, run_id)
     return outcome
 
 
-def _write(conn: sa.Connection, row, parsed: ParsedIntervals, frame: pd.DataFrame, hints: Hints,
-           outcome: FileOutcome, run_id: str | None) -> None:
+def _write_intervals(conn: sa.Connection, row, parsed: ParsedIntervals, frame: pd.DataFrame,
+                     outcome: FileOutcome, tolerance: Tolerance) -> None:
     previous = cdm_store.previous_spans(conn, frame)
     outcome.rows_written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id)
     cdm_store.write_coverage(conn, row.id, frame)
     outcome.days = touched_days(frame)
     outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
-    outcome.status = "normalized"
+    # the intervals under billing reads changed: their reconciliation may have too
+    outcome.reconciliation = cdm_billing.reconcile_days(conn, outcome.days, tolerance)
     outcome.kwh = float(parsed.frame["kwh"].sum())
+
+
+def _write_reads(conn: sa.Connection, row, parsed: ParsedBillingReads, outcome: FileOutcome,
+                 tolerance: Tolerance) -> None:
+    outcome.rows_written = cdm_billing.upsert_billing_reads(conn, parsed.frame, source=parsed.source,
+                                                            raw_file_id=row.id)
+    cdm_billing.write_billing_coverage(conn, row.id, parsed.frame)
+    outcome.reads = parsed.frame.assign(source=parsed.source, local_date=cdm_billing.end_dates(parsed.frame["read_end"]))
+    outcome.reconciliation = cdm_billing.reconcile_file_reads(conn, parsed.frame, tolerance)
+    outcome.kwh = float(parsed.frame["kwh_total"].sum())
+
+
+def _finish(conn: sa.Connection, parsed: Parsed, frame: pd.DataFrame, hints: Hints, outcome: FileOutcome,
+            run_id: str | None) -> None:
+    outcome.status = "normalized"
     notes = []
     if parsed.rows_invalid:  # tolerated by the setting, but still reported
         notes.append(f"{parsed.rows_invalid} invalid rows tolerated; " + "; ".join(parsed.problems))
+    if outcome.unmapped:
+        notes.append(f"unmapped columns: {outcome.unmapped}")
     if hints.fallback_used and hints.esiid in set(frame["esiid"]):
         notes.append("DEV FALLBACK ESIID USED: the file named no ESIID (INTELLIWATT_DEV_FALLBACK_ESIID)")
     outcome.error = "; ".join(notes) or None
@@ -171,25 +204,32 @@ class RebuildOutcome:
     rows_deleted: int
     rows_written: int
     completeness: pd.DataFrame
+    reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _covering_files(conn: sa.Connection, coverage: sa.Table, esiid: str, start: dt.date, end: dt.date) -> list:
+    """Normalized raw files whose coverage rows hold this ESIID on local days [start, end], oldest first."""
+    cov = coverage.c
+    return conn.execute(
+        sa.select(raw_file).distinct().join(coverage, cov.raw_file_id == raw_file.c.id)
+        .where(cov.esiid == esiid, cov.first_local_date <= end, cov.last_local_date >= start,
+               raw_file.c.status == "normalized")
+        .order_by(raw_file.c.id)
+    ).all()
 
 
 def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
-                       fallback_esiid: str | None = None) -> RebuildOutcome:
+                       fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance()) -> RebuildOutcome:
     """Rewrite one ESIID's intervals and completeness for local days [start, end] from raw bytes.
 
     Deletes the range and replays every normalized raw file that covers it, in one transaction:
-    the result is what the raw files say, whatever the table held before.
+    the result is what the raw files say, whatever the table held before. Billing reads are not
+    touched; their reconciliation over these days is recomputed.
     """
     lo, _ = day_bounds_utc(start)
     _, hi = day_bounds_utc(end)
     with engine.begin() as conn:
-        cov = raw_file_coverage.c
-        files = conn.execute(
-            sa.select(raw_file).distinct().join(raw_file_coverage, cov.raw_file_id == raw_file.c.id)
-            .where(cov.esiid == esiid, cov.first_local_date <= end, cov.last_local_date >= start,
-                   raw_file.c.status == "normalized")
-            .order_by(raw_file.c.id)
-        ).all()
+        files = _covering_files(conn, raw_file_coverage, esiid, start, end)
         u = usage_interval.c
         stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid == esiid)).all()
         previous = {tuple(key): cdm_store.day_span(cdm_store.series_bounds(conn, *key)) for key in stored}
@@ -207,4 +247,25 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
         dates = pd.date_range(start, end, freq="D").date
         days = pd.DataFrame([(*s, d) for s in sorted(series) for d in dates], columns=SERIES + ["local_date"])
         completeness = cdm_store.refresh_completeness(conn, days, previous) if len(days) else pd.DataFrame()
-    return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, completeness)
+        reconciliation = cdm_billing.reconcile_days(conn, days, tolerance) if len(days) else pd.DataFrame()
+    return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, completeness, reconciliation)
+
+
+def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
+                         fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
+                         reads: bool = True) -> RebuildOutcome:
+    """Rewrite one ESIID's billing reads ending on local days [start, end] from raw bytes, and
+    their reconciliation; with ``reads=False`` only the reconciliation is recomputed."""
+    with engine.begin() as conn:
+        files, deleted, written = [], 0, 0
+        if reads:
+            files = _covering_files(conn, billing_read_coverage, esiid, start, end)
+            deleted = cdm_billing.delete_reads_ending(conn, esiid, start, end)
+            for row in files:
+                parsed = _parse(store, row, _hints(conn, row, fallback_esiid))
+                frame = parsed.frame.assign(local_date=cdm_billing.end_dates(parsed.frame["read_end"]))
+                frame = frame[(frame["esiid"] == esiid) & (frame["local_date"] >= start) & (frame["local_date"] <= end)]
+                written += cdm_billing.upsert_billing_reads(conn, frame, source=parsed.source, raw_file_id=row.id)
+        stored = cdm_billing.reads_ending(conn, esiid, start, end)
+        reconciliation = cdm_billing.refresh_reconciliation(conn, stored, tolerance)
+    return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, pd.DataFrame(), reconciliation)

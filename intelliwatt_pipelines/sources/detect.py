@@ -1,4 +1,8 @@
-"""Recognize a usage file by its header and hand it to the right parser."""
+"""Recognize a vendor file by its content (and name) and hand it to the right parser.
+
+Interval files become ``ParsedIntervals``; meter reads (daily usage CSV, monthly billing JSON)
+become ``ParsedBillingReads``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
-from intelliwatt_pipelines.sources import smt_interval, smt_simple
+from intelliwatt_pipelines.sources import smt_billing, smt_interval, smt_simple
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, decode_text, first_line
 
@@ -34,7 +38,11 @@ def meter_from_filename(filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _kind(header: str) -> str:
+def _kind(header: str, filename: str = "") -> str:
+    if smt_billing.looks_json(header):
+        return smt_billing.KIND_MONTHLY
+    if smt_billing.looks_daily(header, filename):
+        return smt_billing.KIND_DAILY
     return next((kind for kind, (test, _, _) in FORMATS.items() if test(header)), "unknown")
 
 
@@ -44,15 +52,19 @@ def detect_kind(head: bytes, filename: str = "") -> str:
 
     if package := package_kind(head, filename):
         return f"{package}_package"
-    return _kind(first_line(head[:4096].decode("utf-8-sig", errors="replace")))
+    return _kind(first_line(head[:4096].decode("utf-8-sig", errors="replace")), filename)
 
 
 def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None,
-                     meter: str | None = None) -> ParsedIntervals:
-    """Parse any supported usage CSV. Raises ParseError with a readable message otherwise."""
+                     meter: str | None = None) -> ParsedIntervals | smt_billing.ParsedBillingReads:
+    """Parse any supported file. Raises ParseError with a readable message otherwise."""
     text = decode_text(data)
     header = first_line(text)
-    kind = _kind(header)
+    kind = _kind(header, filename)
+    if kind == smt_billing.KIND_MONTHLY:
+        return smt_billing.parse_monthly_json(text, esiid=esiid or esiid_from_filename(filename), meter=meter)
+    if kind == smt_billing.KIND_DAILY:
+        return smt_billing.parse_daily(text, esiid=esiid or esiid_from_filename(filename), meter=meter)
     if kind == "unknown":
         shown = header[:120] + ("…" if len(header) > 120 else "")
         raise ParseError(f"unrecognized usage file header: {shown!r}")
