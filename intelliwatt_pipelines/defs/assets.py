@@ -1,9 +1,10 @@
-"""Assets: raw files in, canonical usage intervals and daily completeness out.
+"""Assets: raw files in; canonical usage intervals, daily completeness, billing reads and their
+reconciliation out.
 
 ``raw_files`` is what the inbox sensor runs: one run per batch of files, which captures, normalizes
-and then reports every (ESIID, day) partition it wrote. ``usage_intervals`` and
-``daily_completeness`` materialized directly (UI, CLI, backfill) rebuild their partitions from the
-stored raw bytes, in one run for any range.
+and then reports every (ESIID, day) partition it wrote. The partitioned assets materialized
+directly (UI, CLI, backfill) rebuild their partitions from the stored raw bytes, in one run for
+any range.
 """
 
 
@@ -15,7 +16,14 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from intelliwatt_pipelines.cdm.tables import COLUMN_DOCS, daily_completeness, raw_file, usage_interval
+from intelliwatt_pipelines.cdm.tables import (
+    COLUMN_DOCS,
+    billing_read,
+    billing_reconciliation,
+    daily_completeness,
+    raw_file,
+    usage_interval,
+)
 from intelliwatt_pipelines.defs.partitions import esiid_day_key, esiid_partitions, split_key
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
@@ -25,6 +33,7 @@ from intelliwatt_pipelines.defs.resources import (
     WarehouseResource,
 )
 from intelliwatt_pipelines.ingest import rebuild_esiid_days
+from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days
 from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 from intelliwatt_pipelines.ingest.normalize import FileOutcome
@@ -33,7 +42,10 @@ from intelliwatt_pipelines.pii import mask, redact
 RAW_FILES = dg.AssetKey("raw_files")
 USAGE_INTERVALS = dg.AssetKey("usage_intervals")
 DAILY_COMPLETENESS = dg.AssetKey("daily_completeness")
+BILLING_READS = dg.AssetKey("billing_reads")
+RECONCILIATION = dg.AssetKey("billing_reconciliation")
 GROUP = "usage"
+BILLING_GROUP = "billing"
 INBOX_SOURCE = "inbox"
 SFTP_SOURCE = "sftp"
 
@@ -127,34 +139,46 @@ def _log_outcomes(context: dg.AssetExecutionContext, outcomes: list[FileOutcome]
                                 + (f" - {outcome.error}" if outcome.error else "")))
 
 
+def _gathered(outcomes: list[FileOutcome], attr: str, key: list[str]) -> pd.DataFrame:
+    frames = [getattr(o, attr) for o in outcomes if o.status == "normalized" and not getattr(o, attr).empty]
+    return pd.concat(frames, ignore_index=True).drop_duplicates(key, keep="last") if frames else pd.DataFrame()
+
+
 def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutcome], valid_days: set[str]) -> int:
     """Register new ESIIDs and mark every (ESIID, day) these files wrote as materialized."""
-    frames = [o.completeness for o in outcomes if o.status == "normalized" and not o.completeness.empty]
-    if not frames:
+    days = _gathered(outcomes, "completeness", ["esiid", "meter", "channel", "local_date"])
+    reads = _gathered(outcomes, "reads", ["esiid", "meter", "channel", "read_start", "read_end", "source"])
+    recon = _gathered(outcomes, "reconciliation", ["esiid", "meter", "channel", "read_start", "read_end", "source"])
+    esiids = sorted(set().union(*[set(f["esiid"]) for f in (days, reads, recon) if len(f)]))
+    if not esiids:
         return 0
-    rows = pd.concat(frames, ignore_index=True).drop_duplicates(["esiid", "meter", "channel", "local_date"], keep="last")
-    esiids = sorted(set(rows["esiid"]))
     known = set(context.instance.get_dynamic_partitions(esiid_partitions.name))
     if new := [e for e in esiids if e not in known]:
         context.instance.add_dynamic_partitions(esiid_partitions.name, new)
-    outside = 0
-    for (esiid, day), group in rows.groupby(["esiid", "local_date"], sort=True):
-        if str(day) not in valid_days:
-            outside += 1
-            continue
-        key = esiid_day_key(esiid, day)
-        intervals = int(group["actual_intervals"].sum() + group["filled_intervals"].sum())
-        if intervals:  # a day inside a gap has a completeness row but no intervals
-            context.log_event(dg.AssetMaterialization(asset_key=USAGE_INTERVALS, partition=key, metadata={
-                "intervals": intervals, "kwh": float(group["kwh_real"].sum())}))
-        context.log_event(dg.AssetMaterialization(asset_key=DAILY_COMPLETENESS, partition=key, metadata={
-            "status": ",".join(sorted(set(group["status"]))),
-            "completeness": float(group["completeness"].min()),
-        }))
+    outside = set()
+
+    def mark(asset_key: dg.AssetKey, frame: pd.DataFrame, metadata) -> None:
+        if frame.empty:
+            return
+        for (esiid, day), group in frame.groupby(["esiid", "local_date"], sort=True):
+            if str(day) not in valid_days:
+                outside.add((esiid, day))
+            elif (values := metadata(group)) is not None:
+                context.log_event(dg.AssetMaterialization(asset_key=asset_key, partition=esiid_day_key(esiid, day),
+                                                          metadata=values))
+
+    # a day inside a gap has a completeness row but no intervals
+    mark(USAGE_INTERVALS, days, lambda g: {"intervals": n, "kwh": float(g["kwh_real"].sum())}
+         if (n := int(g["actual_intervals"].sum() + g["filled_intervals"].sum())) else None)
+    mark(DAILY_COMPLETENESS, days, lambda g: {"status": ",".join(sorted(set(g["status"]))),
+                                              "completeness": float(g["completeness"].min())})
+    mark(BILLING_READS, reads, lambda g: {"reads": len(g), "kwh": float(g["kwh_total"].sum())})
+    mark(RECONCILIATION, recon, lambda g: {"status": ",".join(sorted(set(g["status"]))),
+                                           "max_abs_difference_kwh": float(g["difference_kwh"].abs().max())})
     if outside:
-        context.log.warning(f"{outside} (ESIID, day) pairs fall outside the partition range "
+        context.log.warning(f"{len(outside)} (ESIID, day) pairs fall outside the partition range "
                             "(INTELLIWATT_PARTITION_START..today): written, not shown as partitions")
-    return len(rows)
+    return len(days) + len(reads)
 
 
 def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
@@ -163,6 +187,7 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
         "status": o.status, "kind": o.kind,
         "rows_read": o.rows_read, "rows_valid": o.rows_valid, "rows_invalid": o.rows_invalid,
         "rows_written": o.rows_written, "kwh": round(o.kwh, 3), "error": redact((o.error or "")[:300]),
+        "unmapped_columns": ", ".join(o.unmapped),
     } for o in outcomes])
     count = lambda status: sum(o.status == status for o in outcomes)  # noqa: E731
     return {
@@ -175,6 +200,11 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
         "rows_invalid": sum(o.rows_invalid for o in outcomes),
         "kwh": round(sum(o.kwh for o in outcomes), 3),
         "series_days_touched": series_days,
+        "billing_reads": sum(len(o.reads) for o in outcomes),
+        "reconciliation_mismatches": sum(int((o.reconciliation.get("status", pd.Series(dtype=str)) == "mismatch").sum())
+                                         for o in outcomes),
+        **({"unmapped_columns": {redact(o.filename): o.unmapped for o in outcomes if o.unmapped}}
+           if any(o.unmapped for o in outcomes) else {}),
         "file_table": dg.MetadataValue.md(table.to_markdown(index=False) if len(table) else "no files"),
     }
 
@@ -200,29 +230,80 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
     def usage_from_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                        raw_store: RawStoreResource, rules: IngestRulesResource):
         """Rebuild the selected (ESIID, day) partitions from the stored raw files, in one run."""
-        engine, store = warehouse.engine(), raw_store.store()
-        dates_by_esiid: dict[str, set[dt.date]] = defaultdict(set)
-        for key in context.partition_keys:
-            esiid, day = split_key(key)
-            dates_by_esiid[esiid].add(dt.date.fromisoformat(day))
-        files, deleted, written, days = set(), 0, 0, []
-        for esiid, dates in sorted(dates_by_esiid.items()):
-            for start, end in contiguous_ranges(sorted(dates)):
-                result = rebuild_esiid_days(engine, store, esiid, start, end,
-                                            fallback_esiid=rules.dev_fallback_esiid or None)
-                context.log.info(f"rebuilt {mask(esiid)} {start}..{end} from {len(result.raw_file_ids)} raw file(s)")
-                files |= set(result.raw_file_ids)
-                deleted, written = deleted + result.rows_deleted, written + result.rows_written
-                days.append(result.completeness)
-        done = pd.concat(days, ignore_index=True) if days else pd.DataFrame(columns=["status"])
-        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata={
-            "partitions": len(context.partition_keys), "raw_files_replayed": len(files),
-            "rows_deleted": deleted, "rows_written": written})
+        results = rebuild_partitions(context, lambda esiid, start, end: rebuild_esiid_days(
+            warehouse.engine(), raw_store.store(), esiid, start, end,
+            fallback_esiid=rules.dev_fallback_esiid or None, tolerance=rules.tolerance()))
+        done = _concat([r.completeness for r in results], ["status"])
+        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=_rebuild_metadata(context, results))
         yield dg.MaterializeResult(asset_key=DAILY_COMPLETENESS, metadata={
             "series_days": len(done),
             **{f"days_{s}": int((done["status"] == s).sum()) for s in ("complete", "partial", "gaps")}})
 
     return usage_from_raw
+
+
+def build_billing_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="billing_from_raw",
+        specs=[
+            dg.AssetSpec(BILLING_READS, deps=[RAW_FILES], group_name=BILLING_GROUP, kinds={"pandas", "sql"},
+                         description="SMT meter reads (daily usage CSV, monthly billing JSON): one row per ESIID, "
+                                     "meter, channel, read period and source. Partitioned by ESIID × the Central "
+                                     "day the read period ends on.",
+                         metadata={"dagster/column_schema": column_schema(billing_read),
+                                   "dagster/table_name": "billing_read"}),
+            dg.AssetSpec(RECONCILIATION, deps=[BILLING_READS, USAGE_INTERVALS], group_name=BILLING_GROUP,
+                         kinds={"pandas", "sql"},
+                         description="Each billing read against the real intervals over the same local-time "
+                                     "window: difference and match | mismatch | insufficient_intervals.",
+                         metadata={"dagster/column_schema": column_schema(billing_reconciliation),
+                                   "dagster/table_name": "billing_reconciliation"}),
+        ],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+    )
+    def billing_from_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                         raw_store: RawStoreResource, rules: IngestRulesResource):
+        """Rebuild the selected partitions' billing reads from raw (if selected) and reconcile them."""
+        with_reads = BILLING_READS in context.selected_asset_keys
+        results = rebuild_partitions(context, lambda esiid, start, end: rebuild_billing_days(
+            warehouse.engine(), raw_store.store(), esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+            tolerance=rules.tolerance(), reads=with_reads))
+        if with_reads:
+            yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=_rebuild_metadata(context, results))
+        if RECONCILIATION in context.selected_asset_keys:
+            done = _concat([r.reconciliation for r in results], ["status"])
+            yield dg.MaterializeResult(asset_key=RECONCILIATION, metadata={
+                "reads": len(done), **{s: int((done["status"] == s).sum())
+                                       for s in ("match", "mismatch", "insufficient_intervals")}})
+
+    return billing_from_raw
+
+
+def rebuild_partitions(context: dg.AssetExecutionContext, rebuild) -> list:
+    """Call ``rebuild(esiid, start, end)`` for each ESIID's runs of consecutive selected days."""
+    dates_by_esiid: dict[str, set[dt.date]] = defaultdict(set)
+    for key in context.partition_keys:
+        esiid, day = split_key(key)
+        dates_by_esiid[esiid].add(dt.date.fromisoformat(day))
+    results = []
+    for esiid, dates in sorted(dates_by_esiid.items()):
+        for start, end in contiguous_ranges(sorted(dates)):
+            results.append(rebuild(esiid, start, end))
+            context.log.info(f"rebuilt {mask(esiid)} {start}..{end} from {len(results[-1].raw_file_ids)} raw file(s)")
+    return results
+
+
+def _rebuild_metadata(context: dg.AssetExecutionContext, results: list) -> dict:
+    return {"partitions": len(context.partition_keys),
+            "raw_files_replayed": len({i for r in results for i in r.raw_file_ids}),
+            "rows_deleted": sum(r.rows_deleted for r in results), "rows_written": sum(r.rows_written for r in results)}
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:

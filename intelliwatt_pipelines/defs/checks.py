@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
 from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
-from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage_interval
-from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS
+from intelliwatt_pipelines.cdm.tables import billing_reconciliation, daily_completeness, raw_file, usage_interval
+from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
 from intelliwatt_pipelines.defs.partitions import split_key
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
 from intelliwatt_pipelines.pii import mask, redact
@@ -100,4 +100,30 @@ def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: Wareho
                   **({"failures": dg.MetadataValue.md(table.to_markdown(index=False))} if failed else {})})
 
 
-ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, raw_files_failures]
+@dg.asset_check(asset=RECONCILIATION, additional_deps=[RAW_FILES], blocking=False,
+                description="Billing reads this run reconciled whose kWh differs from the intervals' by more "
+                            "than the tolerance (INTELLIWATT_RECONCILE_TOLERANCE_KWH / _PCT).")
+def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
+                                      warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    touched = _partitions_in_run(context, RECONCILIATION)
+    c = billing_reconciliation.c
+    rows, bad = 0, []
+    with warehouse.engine().connect() as conn:
+        for esiid, dates in touched.items():
+            found = conn.execute(sa.select(c.esiid, c.meter, c.local_date, c.source, c.billing_kwh, c.interval_kwh,
+                                           c.difference_kwh, c.tolerance_kwh, c.status)
+                                 .where(c.esiid == esiid, c.local_date.in_(sorted(dates)))).all()
+            rows += len(found)
+            bad += [r for r in found if r.status == "mismatch"]
+    table = pd.DataFrame([(mask(r.esiid), str(r.local_date), r.source, r.billing_kwh, r.interval_kwh,
+                           r.difference_kwh, r.tolerance_kwh) for r in bad[:50]],
+                         columns=["esiid", "read_end_day", "source", "billing_kwh", "interval_kwh",
+                                  "difference_kwh", "tolerance_kwh"])
+    return dg.AssetCheckResult(
+        passed=not bad, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"reads_checked": rows, "mismatches": len(bad),
+                  **({"mismatched_reads": dg.MetadataValue.md(table.to_markdown(index=False))} if bad else {})})
+
+
+ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, raw_files_failures,
+              billing_reconciliation_mismatches]

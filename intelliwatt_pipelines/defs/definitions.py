@@ -7,11 +7,14 @@ import dagster as dg
 
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.defs.assets import (
+    BILLING_READS,
     DAILY_COMPLETENESS,
     INBOX_SOURCE,
     RAW_FILES,
+    RECONCILIATION,
     SFTP_SOURCE,
     USAGE_INTERVALS,
+    build_billing_asset,
     build_raw_files_asset,
     build_usage_asset,
 )
@@ -29,6 +32,7 @@ from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
+BILLING_REBUILD_JOB = "billing_rebuild_job"
 
 
 def _secret_safe(name: str, value: str):
@@ -50,10 +54,16 @@ def build_defs(settings: Settings) -> dg.Definitions:
         REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS),
         partitions_def=partitions_def,
         description="Rewrite (ESIID, day) partitions from the stored raw files.")
+    billing_job = dg.define_asset_job(
+        BILLING_REBUILD_JOB, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION),
+        partitions_def=partitions_def,
+        description="Rewrite billing reads ending on (ESIID, day) partitions from the stored raw files, "
+                    "and reconcile them with the intervals.")
     return dg.Definitions(
-        assets=[build_raw_files_asset(partitions_def), build_usage_asset(partitions_def)],
+        assets=[build_raw_files_asset(partitions_def), build_usage_asset(partitions_def),
+                build_billing_asset(partitions_def)],
         asset_checks=ALL_CHECKS,
-        jobs=[ingest_job, rebuild_job],
+        jobs=[ingest_job, rebuild_job, billing_job],
         sensors=[
             build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host
@@ -75,6 +85,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "rules": IngestRulesResource(
                 max_invalid_fraction=settings.max_invalid_fraction, completeness_threshold=settings.completeness_threshold,
                 gnupghome=settings.gnupghome, gpg_passphrase=_secret("INTELLIWATT_GPG_PASSPHRASE"),
-                max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid),
+                max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid,
+                reconcile_tolerance_kwh=settings.reconcile_tolerance_kwh,
+                reconcile_tolerance_pct=settings.reconcile_tolerance_pct),
         },
     )

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.warehouse import engine_for, migrate
 from intelliwatt_pipelines.ingest.inbox import IngestOptions
 from intelliwatt_pipelines.ingest.unpack import UnpackLimits
@@ -86,9 +87,15 @@ class IngestRulesResource(dg.ConfigurableResource):
     gpg_passphrase: str = ""
     max_unpacked_bytes: int = 1 << 30
     dev_fallback_esiid: str = ""
+    reconcile_tolerance_kwh: float = 0.1
+    reconcile_tolerance_pct: float = 0.5
+
+    def tolerance(self) -> Tolerance:
+        return Tolerance(kwh=self.reconcile_tolerance_kwh, pct=self.reconcile_tolerance_pct)
 
     def options(self, *, delete_after_ingest: bool = False) -> IngestOptions:
         return IngestOptions(
             max_invalid_fraction=self.max_invalid_fraction, gnupghome=self.gnupghome or None,
             gpg_passphrase=self.gpg_passphrase or None, limits=UnpackLimits(max_unpacked_bytes=self.max_unpacked_bytes),
-            dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest)
+            dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest,
+            tolerance=self.tolerance())
