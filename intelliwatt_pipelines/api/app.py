@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLog)
     _handlers(app)
     _read_routes(app)
+    _billing_routes(app)
     _admin_routes(app)
     _upload_routes(app)
     return app
@@ -142,9 +143,7 @@ def _read_routes(app: FastAPI) -> None:
                   format: Annotated[Literal["json", "csv"] | None, Query(
                       description="csv streams the whole window; also chosen by Accept: text/csv")] = None):
         """Stored intervals in [start, end), ordered by meter, channel and time."""
-        valid_esiid(esiid)
-        lo, hi = parse_instant(start, "start"), parse_instant(end, "end", end=True)
-        check_window(lo, hi)
+        lo, hi = _esiid_window(esiid, start, end)
         after = reads.Cursor.decode(cursor) if cursor else None
         as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
         with engine.connect() as conn:
@@ -181,6 +180,39 @@ def _read_routes(app: FastAPI) -> None:
         valid_esiid(esiid)
         with engine.connect() as conn:
             return render(reads.summary(conn, esiid), request)
+
+
+def _esiid_window(esiid: str, start: str | None, end: str | None):
+    """A checked ESIID and [start, end) window from query values (422 with a reason otherwise)."""
+    valid_esiid(esiid)
+    lo, hi = parse_instant(start, "start"), parse_instant(end, "end", end=True)
+    check_window(lo, hi)
+    return lo, hi
+
+
+def _billing_routes(app: FastAPI) -> None:
+    engine = app.state.read_engine
+    consumer = [Depends(require_consumer)]
+
+    @app.get("/api/v1/esiids/{esiid}/billing-reads", response_model=models.BillingReads, responses=ERRORS,
+             dependencies=consumer, tags=["billing"])
+    def billing_reads(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None):
+        """Meter reads (daily and monthly) whose period overlaps [start, end), by end of period."""
+        lo, hi = _esiid_window(esiid, start, end)
+        with engine.connect() as conn:
+            reads.known_esiid(conn, esiid)
+            return render({"start": lo, "end": hi, "reads": reads.billing_reads(conn, esiid, lo, hi)}, request)
+
+    @app.get("/api/v1/esiids/{esiid}/reconciliation", response_model=models.Reconciliation, responses=ERRORS,
+             dependencies=consumer, tags=["billing"])
+    def reconciliation(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None):
+        """Each billing read whose period overlaps [start, end) against the intervals of the same window."""
+        lo, hi = _esiid_window(esiid, start, end)
+        with engine.connect() as conn:
+            reads.known_esiid(conn, esiid)
+            rows = reads.reconciliation(conn, esiid, lo, hi)
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("match", "mismatch", "insufficient_intervals")}
+        return render({"start": lo, "end": hi, "counts": counts, "reads": rows}, request)
 
 
 def _admin_routes(app: FastAPI) -> None:

@@ -75,6 +75,63 @@ class Completeness(BaseModel):
     corrId: str
 
 
+class BillingRead(BaseModel):
+    """A meter read over [read_start, read_end) (local midnights, given in UTC and Central time)."""
+
+    meter: str
+    channel: Literal["consumption", "generation"]
+    source: str = Field(description="smt_daily_csv | smt_monthly_api")
+    read_start: dt.datetime
+    read_end: dt.datetime = Field(description="Exclusive.")
+    read_start_local: str = Field(description="read_start in America/Chicago, with its offset.")
+    read_end_local: str
+    last_day: dt.date = Field(description="The Central day the period ends on (its last day).")
+    bill_date: dt.date | None
+    kwh_total: float
+    kwh_billed: float | None
+    start_reading: float | None
+    end_reading: float | None
+    tdsp_code: str | None
+    tdsp_name: str | None
+    quality: Literal["actual", "estimated"]
+    revised_at: dt.datetime | None
+    raw_file_id: int
+
+
+class BillingReads(BaseModel):
+    start: dt.datetime | None
+    end: dt.datetime | None
+    reads: list[BillingRead]
+    corrId: str
+
+
+class ReconciliationRow(BaseModel):
+    meter: str
+    channel: Literal["consumption", "generation"]
+    source: str
+    read_start: dt.datetime
+    read_end: dt.datetime
+    last_day: dt.date
+    billing_kwh: float
+    interval_kwh: float
+    difference_kwh: float = Field(description="interval_kwh - billing_kwh")
+    tolerance_kwh: float
+    interval_meters: str
+    intervals_found: int
+    minutes_covered: int
+    minutes_expected: int
+    status: Literal["match", "mismatch", "insufficient_intervals"]
+    checked_at: dt.datetime
+
+
+class Reconciliation(BaseModel):
+    start: dt.datetime | None
+    end: dt.datetime | None
+    counts: dict[str, int] = Field(description="Reads by status.")
+    reads: list[ReconciliationRow]
+    corrId: str
+
+
 class SeriesSummary(BaseModel):
     meter: str
     channel: str
