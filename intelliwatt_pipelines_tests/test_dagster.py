@@ -77,7 +77,8 @@ def test_one_run_marks_every_partition_it_wrote_and_bad_files_do_not_stop_it(set
     copy_sample(FALLBACK, settings.inbox_dir)
     copy_sample(SPRING, settings.inbox_dir)
     (settings.inbox_dir / "broken.csv").write_bytes(b"\x00\x01\x02 not a csv")
-    (settings.inbox_dir / "wrong_header.csv").write_text("ESIID,USAGE_DATE,KWH\n1,2,3\n")
+    # a damaged SMT interval header (ESIID,USAGE_DATE,KWH would be a valid daily-read header)
+    (settings.inbox_dir / "wrong_header.csv").write_text("ESIID,USAGE_DATE,VALUE\n1,2,3\n")
     defs = build_defs(settings)
     tick = sensor_tick(defs, instance)
     assert len(tick.run_requests) == 1
