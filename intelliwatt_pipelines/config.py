@@ -70,7 +70,7 @@ class Settings:
     rate_limit_admin: tuple[int, int] = (50, 24 * 3600)
     rate_limit_customer: tuple[int, int] = (5, 30 * 86400)
     reconcile_tolerance_kwh: float = 0.1
-    reconcile_tolerance_pct: float = 0.5
+    reconcile_tolerance_pct: float = 0.2
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -106,5 +106,5 @@ class Settings:
             rate_limit_admin=rate_limit(_env("INTELLIWATT_RATE_LIMIT_ADMIN", "50/24h")),
             rate_limit_customer=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER", "5/30d")),
             reconcile_tolerance_kwh=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_KWH", "0.1")),
-            reconcile_tolerance_pct=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_PCT", "0.5")),
+            reconcile_tolerance_pct=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_PCT", "0.2")),
         )

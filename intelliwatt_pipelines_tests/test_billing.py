@@ -130,6 +130,23 @@ def test_monthly_json_records_become_chained_periods():
     assert set(frame["tdsp_name"]) == {"CenterPoint"}
 
 
+def test_monthly_json_in_the_smt_portal_shape():
+    doc = {"monthlyData": [
+        {"startdate": "10/05/2025", "enddate": "11/04/2025", "actl_kwh_usg": "912.500", "mtrd_kwh_usg": "912.500",
+         "blld_kwh_usg": "910", "lastupdate": "11/06/2025 10:00:00", "errmsg": ""}]}
+    parsed = parse_monthly_json(json.dumps(doc), esiid=ESIID)
+    row = parsed.frame.iloc[0]
+    assert (row["kwh_total"], row["kwh_billed"], row["esiid"]) == (912.5, 910.0, ESIID)
+    assert row["revised_at"] == pd.Timestamp("2025-11-06 16:00", tz="UTC")
+    assert parsed.unmapped == ["mtrd_kwh_usg", "errmsg"]  # actual kWh is the read's kWh
+
+
+def test_the_default_tolerance_catches_half_a_kwh_on_a_hot_day():
+    from intelliwatt_pipelines.cdm.billing import Tolerance
+
+    assert Tolerance().allowed(91.479) < 0.5 and Tolerance().allowed(200.0) < 0.5
+
+
 def test_json_without_read_records_is_a_clear_error():
     with pytest.raises(ParseError, match="no read records"):
         parse_monthly_json('{"statusCode": "200", "energyData": []}')
@@ -140,6 +157,7 @@ def test_json_without_read_records_is_a_clear_error():
 def test_file_kinds_by_content_and_name():
     assert detect_kind(daily_csv()[:200], "report.csv") == "smt_daily_read"
     assert detect_kind(b"Premise,When,Amount\n", "DailyMeterUsage_1.CSV") == "smt_daily_read"
+    assert detect_kind(b"ESIID,USAGE_DATE,USAGE_KWH,LAST_UPDATE_TIME\n", "DailyMeterUsage_1.CSV") == "smt_daily_read"
     # a CSV unpacked from a PGP/ZIP delivery is named <package>!<member>: the package name counts
     assert detect_kind(b"a,b\n", "DailyMeterUsage_1.CSV.20251104.asc!report.csv") == "smt_daily_read"
     assert detect_kind(json.dumps(MONTHLY).encode(), "energydata.json") == "smt_monthly_json"
@@ -201,6 +219,32 @@ def test_the_same_daily_file_twice_or_revised_leaves_one_row_per_read(engine, st
     late = ingest(engine, store, daily_csv({**DAY_KWH, "11/02/2025": 1.0}, "11/05/2025 08:00:00"),
                   "DailyMeterUsage_old.CSV")
     assert late.rows_written == 0 and {r.read_start.date(): r.kwh_total for r in reads(engine)}[dt.date(2025, 11, 2)] == 95.0
+
+
+def test_a_revision_stamped_in_the_repeated_fall_back_hour_still_wins(engine, store):
+    ingest(engine, store, daily_csv(revision="11/01/2025 08:00:00"), DAILY_NAME)
+    newer = ingest(engine, store, daily_csv({**DAY_KWH, "11/02/2025": 95.0}, "11/02/2025 01:30:00"),
+                   "DailyMeterUsage_newer.CSV")
+    assert newer.status == "normalized" and newer.rows_written == 3
+    assert {r.read_start.date(): r.kwh_total for r in reads(engine)}[dt.date(2025, 11, 2)] == 95.0
+
+
+def test_rebuilding_billing_reads_twice_changes_nothing(engine, store):
+    from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days
+
+    ingest(engine, store, (DATA / FALLBACK).read_bytes(), FALLBACK)
+    ingest(engine, store, daily_csv(), DAILY_NAME)
+
+    def snapshot():
+        with engine.connect() as conn:
+            return (sorted(map(tuple, conn.execute(sa.select(billing_read)).all())),
+                    sorted(map(tuple, conn.execute(sa.select(billing_reconciliation)).all())))
+
+    before = snapshot()
+    for _ in range(2):
+        result = rebuild_billing_days(engine, store, ESIID, dt.date(2025, 11, 1), dt.date(2025, 11, 3))
+        assert result.rows_deleted == 3 and result.rows_written == 3
+    assert snapshot() == before  # checked_at included: nothing changed, nothing rewritten
 
 
 def test_renormalizing_intervals_never_deletes_billing_reads(engine, store):
@@ -283,6 +327,15 @@ def test_ingest_runs_mark_billing_partitions_and_the_check_fails_on_a_mismatch(s
     assert rebuild.success and len(reads(engine)) == 3
     assert statuses(engine)[dt.date(2025, 11, 2)] == "mismatch"
     assert not check_results(rebuild)["billing_reconciliation_mismatches"].passed
+
+    # an interval rebuild re-reconciles the reads over its days, marks them, and runs the check
+    from intelliwatt_pipelines.defs.definitions import REBUILD_JOB
+
+    before = len(instance.fetch_materializations(RECONCILIATION, limit=100).records)
+    usage = defs.resolve_job_def(REBUILD_JOB).execute_in_process(instance=instance, tags=tags)
+    assert usage.success
+    assert len(instance.fetch_materializations(RECONCILIATION, limit=100).records) == before + 3
+    assert check_results(usage)["billing_reconciliation_mismatches"].metadata["mismatches"].value == 1
 
 
 # --- API ----------------------------------------------------------------------------------------

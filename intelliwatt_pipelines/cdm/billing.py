@@ -37,7 +37,7 @@ class Tolerance:
     """A read matches when |interval kWh - billing kWh| <= max(kwh, pct % of the billing kWh)."""
 
     kwh: float = 0.1
-    pct: float = 0.5
+    pct: float = 0.2
 
     def allowed(self, billing_kwh: float) -> float:
         return max(self.kwh, abs(billing_kwh) * self.pct / 100.0)
@@ -99,10 +99,7 @@ def reads_overlapping(conn: sa.Connection, esiid: str, lo: pd.Timestamp, hi: pd.
 
 def reads_ending(conn: sa.Connection, esiid: str, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Stored reads of an ESIID whose last day is within local days [start, end]."""
-    b = billing_read.c
-    lo, _ = day_bounds_utc(start)
-    _, hi = day_bounds_utc(end)
-    return _reads(conn, sa.and_(b.esiid == esiid, b.read_end > lo.to_pydatetime(), b.read_end <= hi.to_pydatetime()))
+    return _reads(conn, sa.and_(*_ending(billing_read, esiid, start, end)))
 
 
 def _intervals(conn: sa.Connection, esiid: str, channel: str, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
@@ -180,13 +177,22 @@ def reconcile_file_reads(conn: sa.Connection, frame: pd.DataFrame, tolerance: To
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=READ_KEY + RECONCILIATION_VALUES)
 
 
-def delete_reads_ending(conn: sa.Connection, esiid: str, start: dt.date, end: dt.date) -> int:
-    """Delete an ESIID's reads (and their reconciliation) whose last day is in [start, end]."""
+def _ending(table: sa.Table, esiid: str, start: dt.date, end: dt.date) -> list:
+    t = table.c
     lo, _ = day_bounds_utc(start)
     _, hi = day_bounds_utc(end)
-    deleted = 0
-    for table in (billing_reconciliation, billing_read):
-        t = table.c
-        deleted = conn.execute(table.delete().where(
-            t.esiid == esiid, t.read_end > lo.to_pydatetime(), t.read_end <= hi.to_pydatetime())).rowcount
-    return deleted
+    return [t.esiid == esiid, t.read_end > lo.to_pydatetime(), t.read_end <= hi.to_pydatetime()]
+
+
+def delete_reads_ending(conn: sa.Connection, esiid: str, start: dt.date, end: dt.date) -> int:
+    """Delete an ESIID's reads whose last day is in [start, end] (their reconciliation rows stay
+    until ``drop_orphan_reconciliation``, so a rebuild that restores a read changes nothing)."""
+    return conn.execute(billing_read.delete().where(*_ending(billing_read, esiid, start, end))).rowcount
+
+
+def drop_orphan_reconciliation(conn: sa.Connection, esiid: str, start: dt.date, end: dt.date) -> int:
+    """Delete reconciliation rows in the range whose billing read no longer exists."""
+    r, b = billing_reconciliation.c, billing_read.c
+    exists = sa.exists().where(*[getattr(b, k) == getattr(r, k) for k in READ_KEY])
+    return conn.execute(billing_reconciliation.delete().where(
+        *_ending(billing_reconciliation, esiid, start, end), ~exists)).rowcount

@@ -173,12 +173,23 @@ def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutc
     mark(DAILY_COMPLETENESS, days, lambda g: {"status": ",".join(sorted(set(g["status"]))),
                                               "completeness": float(g["completeness"].min())})
     mark(BILLING_READS, reads, lambda g: {"reads": len(g), "kwh": float(g["kwh_total"].sum())})
-    mark(RECONCILIATION, recon, lambda g: {"status": ",".join(sorted(set(g["status"]))),
-                                           "max_abs_difference_kwh": float(g["difference_kwh"].abs().max())})
+    mark_reconciliation(context, recon, valid_days)
     if outside:
         context.log.warning(f"{len(outside)} (ESIID, day) pairs fall outside the partition range "
                             "(INTELLIWATT_PARTITION_START..today): written, not shown as partitions")
-    return len(days) + len(reads)
+    return len(days)
+
+
+def mark_reconciliation(context: dg.AssetExecutionContext, rows: pd.DataFrame, valid_days: set[str]) -> None:
+    """Mark the reconciliation partitions a run recomputed (by the day each read ends on)."""
+    if rows.empty:
+        return
+    for (esiid, day), group in rows.groupby(["esiid", "local_date"], sort=True):
+        if str(day) in valid_days:
+            context.log_event(dg.AssetMaterialization(
+                asset_key=RECONCILIATION, partition=esiid_day_key(esiid, day),
+                metadata={"status": ",".join(sorted(set(group["status"]))),
+                          "max_abs_difference_kwh": float(group["difference_kwh"].abs().max())}))
 
 
 def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
@@ -187,7 +198,7 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
         "status": o.status, "kind": o.kind,
         "rows_read": o.rows_read, "rows_valid": o.rows_valid, "rows_invalid": o.rows_invalid,
         "rows_written": o.rows_written, "kwh": round(o.kwh, 3), "error": redact((o.error or "")[:300]),
-        "unmapped_columns": ", ".join(o.unmapped),
+        "unmapped_columns": redact(", ".join(o.unmapped)),
     } for o in outcomes])
     count = lambda status: sum(o.status == status for o in outcomes)  # noqa: E731
     return {
@@ -203,13 +214,15 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
         "billing_reads": sum(len(o.reads) for o in outcomes),
         "reconciliation_mismatches": sum(int((o.reconciliation.get("status", pd.Series(dtype=str)) == "mismatch").sum())
                                          for o in outcomes),
-        **({"unmapped_columns": {redact(o.filename): o.unmapped for o in outcomes if o.unmapped}}
+        **({"unmapped_columns": {redact(o.filename): [redact(c) for c in o.unmapped] for o in outcomes if o.unmapped}}
            if any(o.unmapped for o in outcomes) else {}),
         "file_table": dg.MetadataValue.md(table.to_markdown(index=False) if len(table) else "no files"),
     }
 
 
 def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    days_def = next(d.partitions_def for d in partitions_def.partitions_defs if d.name == "date")
+
     @dg.multi_asset(
         name="usage_from_raw",
         specs=[
@@ -234,6 +247,9 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
             warehouse.engine(), raw_store.store(), esiid, start, end,
             fallback_esiid=rules.dev_fallback_esiid or None, tolerance=rules.tolerance()))
         done = _concat([r.completeness for r in results], ["status"])
+        # the intervals under billing reads changed: their reconciliation was recomputed too
+        mark_reconciliation(context, _concat([r.reconciliation for r in results], ["status"]),
+                            set(days_def.get_partition_keys()))
         yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=_rebuild_metadata(context, results))
         yield dg.MaterializeResult(asset_key=DAILY_COMPLETENESS, metadata={
             "series_days": len(done),

@@ -100,7 +100,8 @@ def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: Wareho
                   **({"failures": dg.MetadataValue.md(table.to_markdown(index=False))} if failed else {})})
 
 
-@dg.asset_check(asset=RECONCILIATION, additional_deps=[RAW_FILES], blocking=False,
+# After whichever of these a run materializes: raw files (ingest), intervals (rebuild), the asset itself.
+@dg.asset_check(asset=RECONCILIATION, additional_deps=[RAW_FILES, USAGE_INTERVALS], blocking=False,
                 description="Billing reads this run reconciled whose kWh differs from the intervals' by more "
                             "than the tolerance (INTELLIWATT_RECONCILE_TOLERANCE_KWH / _PCT).")
 def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,

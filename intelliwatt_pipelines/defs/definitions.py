@@ -18,7 +18,7 @@ from intelliwatt_pipelines.defs.assets import (
     build_raw_files_asset,
     build_usage_asset,
 )
-from intelliwatt_pipelines.defs.checks import ALL_CHECKS
+from intelliwatt_pipelines.defs.checks import ALL_CHECKS, billing_reconciliation_mismatches
 from intelliwatt_pipelines.defs.partitions import esiid_day_partitions
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
@@ -51,7 +51,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         INGEST_JOB, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
         description="Capture and normalize a batch of inbox files; marks every (ESIID, day) written.")
     rebuild_job = dg.define_asset_job(
-        REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS),
+        REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS)
+        | dg.AssetSelection.checks(billing_reconciliation_mismatches),
         partitions_def=partitions_def,
         description="Rewrite (ESIID, day) partitions from the stored raw files.")
     billing_job = dg.define_asset_job(

@@ -88,7 +88,7 @@ class IngestRulesResource(dg.ConfigurableResource):
     max_unpacked_bytes: int = 1 << 30
     dev_fallback_esiid: str = ""
     reconcile_tolerance_kwh: float = 0.1
-    reconcile_tolerance_pct: float = 0.5
+    reconcile_tolerance_pct: float = 0.2
 
     def tolerance(self) -> Tolerance:
         return Tolerance(kwh=self.reconcile_tolerance_kwh, pct=self.reconcile_tolerance_pct)

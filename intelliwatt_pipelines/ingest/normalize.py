@@ -268,4 +268,5 @@ def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiid: str, start: 
                 written += cdm_billing.upsert_billing_reads(conn, frame, source=parsed.source, raw_file_id=row.id)
         stored = cdm_billing.reads_ending(conn, esiid, start, end)
         reconciliation = cdm_billing.refresh_reconciliation(conn, stored, tolerance)
+        cdm_billing.drop_orphan_reconciliation(conn, esiid, start, end)
     return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, pd.DataFrame(), reconciliation)

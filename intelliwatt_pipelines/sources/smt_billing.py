@@ -28,6 +28,7 @@ from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
     Problems,
     check_esiids,
+    localize_central,
     parse_dates,
     read_csv_text,
 )
@@ -53,9 +54,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "end": ("serviceenddate", "serviceperiodend", "periodend", "periodenddate", "readend", "readenddate",
             "enddate", "usageenddate", "endreaddate", "billenddate", "todate"),
     "bill_date": ("billdate", "billingdate", "invoicedate"),
-    "kwh_total": ("kwh", "usagekwh", "totalkwh", "actualkwh", "meteredkwh", "consumptionkwh", "kwhusage",
-                  "usage", "readkwh", "dailykwh", "monthlykwh", "kwhtotal"),
-    "kwh_billed": ("kwhbilled", "billedkwh", "billedusagekwh", "billedusage"),
+    # SMT's monthly JSON: actl_kwh_usg (actual), mtrd_kwh_usg (metered), blld_kwh_usg (billed)
+    "kwh_total": ("kwh", "usagekwh", "totalkwh", "actualkwh", "actlkwhusg", "meteredkwh", "mtrdkwhusg",
+                  "consumptionkwh", "kwhusage", "usage", "readkwh", "dailykwh", "monthlykwh", "kwhtotal"),
+    "kwh_billed": ("kwhbilled", "billedkwh", "blldkwhusg", "billedusagekwh", "billedusage"),
     "start_reading": ("startreading", "startread", "beginreading", "beginningreading", "startmeterread",
                       "startmeterreading", "previousreading", "priorreading", "beginread"),
     "end_reading": ("endreading", "endread", "endingreading", "endmeterread", "endmeterreading",
@@ -64,10 +66,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "tdsp_name": ("tdspname", "tdspdescription"),
     "quality": ("estimatedactual", "actualestimated", "quality", "readtype", "aeflag", "readquality",
                 "readingquality", "estimatedflag"),
-    "revised": ("revisiondate", "revisedat", "revts", "revisiontimestamp", "revisiondatetime"),
+    "revised": ("revisiondate", "revisedat", "revts", "revisiontimestamp", "revisiondatetime", "lastupdate"),
     "channel": ("consumptionsurplusgeneration", "channel", "flowdirection", "readingtype"),
 }
 _BY_NAME = {name: fld for fld, names in FAMILIES.items() for name in names}
+_RANK = {name: i for names in FAMILIES.values() for i, name in enumerate(names)}
+# Interval files have clock columns; a daily file may still have a time-stamped revision column.
+_CLOCK = re.compile(r"starttime|endtime|startdatetime|enddatetime|intervalstart|intervalend|^timestamp$|^time$")
 QUALITIES = {"a": "actual", "actual": "actual", "e": "estimated", "estimated": "estimated", "": "actual"}
 CHANNELS = {"": "consumption", "consumption": "consumption", "c": "consumption", "surplus generation": "generation",
             "generation": "generation", "g": "generation"}
@@ -99,22 +104,19 @@ def reduced(name: str) -> str:
 
 
 def mapping(names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """{field: original name} for the names a family knows (first one wins), and the unmapped names."""
+    """{field: original name} for the names a family knows (the earlier in its family wins), and
+    the unmapped names."""
     found: dict[str, str] = {}
-    unmapped = []
-    for name in names:
+    for name in sorted(names, key=lambda n: _RANK.get(reduced(n), 0)):
         fld = _BY_NAME.get(reduced(name))
-        if fld is None or fld in found:
-            unmapped.append(name)
-        else:
+        if fld is not None and fld not in found:
             found[fld] = name
-    return found, unmapped
+    return found, [n for n in names if n not in found.values()]
 
 
 def _time_of_day(name: str) -> bool:
-    """A column holding interval times (not a revision stamp)."""
-    name = reduced(name)
-    return "time" in name and _BY_NAME.get(name) != "revised"
+    """A column holding interval clock times (not a revision or update stamp)."""
+    return bool(_CLOCK.search(reduced(name))) and _BY_NAME.get(reduced(name)) != "revised"
 
 
 def looks_daily(header_line: str, filename: str = "") -> bool:
@@ -206,9 +208,9 @@ def _frame(raw: pd.DataFrame, cols: dict[str, str], *, esiid: str | None, meter:
         "end_reading": _number(raw, cols, "end_reading", problems),
         "tdsp_code": _text(raw, cols, "tdsp_code"), "tdsp_name": _text(raw, cols, "tdsp_name"),
         "quality": quality,
-        # SMT revision stamps are Central clock times; one inside the DST gap is moved on
-        "revised_at": pd.Series(pd.DatetimeIndex(revised).tz_localize(
-            CENTRAL_TZ, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC"), index=raw.index),
+        # SMT revision stamps are Central clock times: in the repeated fall-back hour the first
+        # (daylight) pass, as for intervals; one inside the spring-forward gap is moved on
+        "revised_at": localize_central(revised, np.ones(len(raw), dtype=bool), "shift_forward"),
     })
     problems.flag(frame["read_start"].isna() | frame["read_end"].isna(), "read date is not a local day")
     return frame
