@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
-from intelliwatt_pipelines.sources import smt_billing, smt_interval, smt_simple
+from intelliwatt_pipelines.sources import green_button, smt_billing, smt_interval, smt_simple
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, decode_text, first_line
 
@@ -21,7 +21,7 @@ FORMATS: dict[str, tuple[Callable[[str], bool], Callable[..., ParsedIntervals], 
     smt_simple.KIND_UTC: (smt_simple.matches_utc, lambda text, filename, esiid, meter: smt_simple.parse_utc(
         text, esiid=esiid or esiid_from_filename(filename), meter=meter), "csv"),
 }
-USAGE_SOURCES = {kind: source for kind, (_, _, source) in FORMATS.items()}
+USAGE_SOURCES = {kind: source for kind, (_, _, source) in FORMATS.items()} | {green_button.KIND: "green_button"}
 
 
 METER_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])M([0-9]{3,40})(?=[^0-9]|$)")  # meter is at most 40 long
@@ -52,13 +52,18 @@ def detect_kind(head: bytes, filename: str = "") -> str:
 
     if package := package_kind(head, filename):
         return f"{package}_package"
-    return _kind(first_line(head[:4096].decode("utf-8-sig", errors="replace")), filename)
+    text = head[:4096].decode("utf-8-sig", errors="replace")
+    if green_button.matches(text):
+        return green_button.KIND
+    return _kind(first_line(text), filename)
 
 
 def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None,
                      meter: str | None = None) -> ParsedIntervals | smt_billing.ParsedBillingReads:
     """Parse any supported file. Raises ParseError with a readable message otherwise."""
     text = decode_text(data)
+    if green_button.matches(text[:4096]):
+        return green_button.parse(data, green_button.Binding(esiid=esiid, meter=meter))
     header = first_line(text)
     kind = _kind(header, filename)
     if kind == smt_billing.KIND_MONTHLY:

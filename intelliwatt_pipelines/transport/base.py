@@ -5,7 +5,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-DEFAULT_PATTERNS = ("*.csv", "*.CSV", "*IntervalMeterUsage*.asc", "*DailyMeterUsage*.asc", "*.csv.*")
+DEFAULT_PATTERNS = ("*.csv", "*.CSV", "*IntervalMeterUsage*.asc", "*DailyMeterUsage*.asc", "*.csv.*", "*.xml",
+                    "*.XML")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,186 @@
+"""Green Button (NAESB ESPI) Atom feeds: energy interval readings in, typed interval frames out.
+
+Resources are separate ``<entry>``s joined by their link URLs, not by nesting:
+UsagePoint ← MeterReading (``up`` = <UsagePoint>/MeterReading) → ReadingType (``related``),
+IntervalBlock (``up`` = <MeterReading>/IntervalBlock). Each reading's epoch ``start`` (UTC) and
+``duration`` are authoritative; local-time parameters are not used to place anything. Energy is
+``value × 10^powerOfTenMultiplier`` Wh for ``uom`` 72. Readings longer than an hour (daily or
+monthly bins, summaries) are not intervals and are skipped.
+
+The XML is read with defusedxml, streaming entry by entry: a DTD (and so any entity expansion or
+external entity) is refused before anything is expanded, and nothing is ever fetched.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import ParseError as XmlParseError
+
+import pandas as pd
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from intelliwatt_pipelines.sources.errors import ParseError
+from intelliwatt_pipelines.sources.frames import INTERVAL_LENGTHS, UNKNOWN_METER, ParsedIntervals, typed_frame
+
+KIND = "green_button"
+ATOM, ESPI = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
+WH = 72  # ESPI uom code for watt-hours
+FLOWS = {1: "consumption", 19: "generation"}
+# ESPI QualityOfReading codes that mean the value was not measured as such.
+ESTIMATED_QUALITIES = {7, 8, 9, 11, 12, 13, 15}
+MAX_INTERVAL_SECONDS = max(INTERVAL_LENGTHS) * 60
+
+
+def matches(head: str) -> bool:
+    """An Atom feed carrying ESPI resources (by its first few kilobytes)."""
+    return "<feed" in head and ("naesb.org/espi" in head or "espi:" in head)
+
+
+@dataclass
+class _Feed:
+    usage_points: dict[str, str] = field(default_factory=dict)  # href -> title
+    meter_readings: dict[str, dict] = field(default_factory=dict)  # href -> {up, reading_type}
+    reading_types: dict[str, dict] = field(default_factory=dict)  # href -> fields
+    blocks: list[tuple[str, str | None, list[tuple[int, int, int, int | None]]]] = field(default_factory=list)
+
+
+def _links(entry) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for link in entry.findall(f"{ATOM}link"):
+        out.setdefault(link.get("rel", ""), []).append(link.get("href", "").rstrip("/"))
+    return out
+
+
+def _int(element, path: str, default: int | None = None) -> int | None:
+    found = element.find(path)
+    if found is None or found.text is None or not found.text.strip():
+        return default
+    try:
+        return int(found.text.strip())
+    except ValueError:
+        raise ParseError(f"Green Button: {path.replace(ESPI, '')} is not an integer: {found.text.strip()[:40]!r}") from None
+
+
+def _readings(block) -> list[tuple[int, int, int, int | None]]:
+    out = []
+    for reading in block.iter(f"{ESPI}IntervalReading"):
+        start = _int(reading, f"{ESPI}timePeriod/{ESPI}start")
+        duration = _int(reading, f"{ESPI}timePeriod/{ESPI}duration")
+        value = _int(reading, f"{ESPI}value")
+        if start is None or duration is None or value is None:
+            raise ParseError("Green Button: an IntervalReading lacks its timePeriod start, duration or value")
+        out.append((start, duration, value, _int(reading, f"{ESPI}ReadingQuality/{ESPI}quality")))
+    return out
+
+
+def _collect(entry, feed: _Feed) -> None:
+    content = entry.find(f"{ATOM}content")
+    resource = next(iter(content), None) if content is not None else None
+    if resource is None:
+        return
+    links = _links(entry)
+    self_href = (links.get("self") or [""])[0]
+    up = (links.get("up") or [None])[0]
+    kind = resource.tag.replace(ESPI, "")
+    if kind == "UsagePoint":
+        title = entry.find(f"{ATOM}title")
+        feed.usage_points[self_href] = (title.text or "").strip() if title is not None else ""
+    elif kind == "MeterReading":
+        types = [h for h in links.get("related", []) if "/ReadingType/" in h]
+        feed.meter_readings[self_href] = {"up": up, "reading_type": types[0] if types else None}
+    elif kind == "ReadingType":
+        feed.reading_types[self_href] = {name: _int(resource, f"{ESPI}{name}") for name in (
+            "uom", "powerOfTenMultiplier", "flowDirection", "intervalLength", "accumulationBehaviour", "kind")}
+    elif kind == "IntervalBlock":
+        feed.blocks.append((self_href, up, _readings(resource)))
+
+
+def _read_feed(data: bytes) -> _Feed:
+    feed = _Feed()
+    try:
+        # forbid_dtd: no DOCTYPE at all, so no entity can be declared, expanded or fetched
+        for _, element in iterparse(io.BytesIO(data), events=("end",), forbid_dtd=True):
+            if element.tag == f"{ATOM}entry":
+                _collect(element, feed)
+                element.clear()  # bounded memory: an entry at a time
+    except DefusedXmlException as exc:
+        raise ParseError(f"Green Button: refused unsafe XML ({type(exc).__name__}: DTDs and entities are "
+                         "not accepted)") from None
+    except XmlParseError as exc:
+        raise ParseError(f"Green Button: not well-formed XML ({exc})") from None
+    return feed
+
+
+def _parent(href: str | None, collection: str) -> str | None:
+    """``…/UsagePoint/1/MeterReading/01/IntervalBlock`` → ``…/UsagePoint/1/MeterReading/01``."""
+    if not href:
+        return None
+    return href[: -len(collection) - 1] if href.endswith("/" + collection) else href.rsplit("/" + collection + "/", 1)[0]
+
+
+def _usage_point_id(href: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "", href.rsplit("/", 1)[-1])[:20] or "1"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a feed's readings belong: the ESIID and meter from the upload or sidecar file.
+    ``usage_points`` maps a UsagePoint id (the last part of its URL) to its own (esiid, meter)."""
+
+    esiid: str | None = None
+    meter: str | None = None
+    usage_points: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
+    feed = _read_feed(data)
+    if not feed.blocks:
+        raise ParseError("Green Button: the feed holds no IntervalBlock")
+    several = len(feed.usage_points) > 1
+    rows, problems, skipped, read = [], [], 0, 0
+    for block_href, up, readings in feed.blocks:
+        read += len(readings)
+        meter_reading = feed.meter_readings.get(_parent(up, "IntervalBlock") or "")
+        rtype = feed.reading_types.get((meter_reading or {}).get("reading_type") or "")
+        if meter_reading is None or rtype is None:
+            problems.append(f"IntervalBlock {block_href.rsplit('/', 1)[-1]}: no MeterReading/ReadingType links to it")
+            skipped += len(readings)
+            continue
+        if rtype["uom"] != WH or FLOWS.get(rtype["flowDirection"] or 1) is None:
+            problems.append(f"ReadingType uom {rtype['uom']}, flowDirection {rtype['flowDirection']}: not energy "
+                            "in Wh delivered or received; skipped")
+            skipped += len(readings)
+            continue
+        point = _parent(meter_reading["up"], "MeterReading") or ""
+        point_id = _usage_point_id(point)
+        esiid, meter = binding.usage_points.get(point_id, (binding.esiid, binding.meter))
+        if several and point_id not in binding.usage_points:
+            meter = f"{meter or 'gb'}-up{point_id}"  # keep several usage points apart
+        scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
+        channel = FLOWS[rtype["flowDirection"] or 1]
+        for start, duration, value, quality in readings:
+            if duration > MAX_INTERVAL_SECONDS or duration % 60 or duration // 60 not in INTERVAL_LENGTHS:
+                skipped += 1  # daily/monthly bins and summaries are not intervals
+                continue
+            rows.append((esiid, meter or UNKNOWN_METER, channel, start, duration // 60, value * scale,
+                         "estimated" if quality in ESTIMATED_QUALITIES else "actual"))
+    if not rows:
+        raise ParseError("Green Button: no energy interval readings of 60 minutes or less (uom 72); "
+                         + "; ".join(problems[:3]))
+    if any(r[0] is None for r in rows):
+        raise ParseError("Green Button: the feed names no ESIID; give one with the upload (esiid) or in a "
+                         "sidecar file '<file name>.meta.json' holding {\"esiid\": \"…\", \"meter\": \"…\"}")
+    frame = pd.DataFrame(rows, columns=["esiid", "meter", "channel", "ts", "interval_minutes", "kwh", "quality"])
+    frame["ts_utc"] = pd.to_datetime(frame.pop("ts"), unit="s", utc=True)
+    frame["kwh"] = frame["kwh"].round(9)
+    frame["revised_at"] = pd.NaT
+    invalid = frame["kwh"] < 0
+    if invalid.any():
+        problems.append(f"negative energy: {int(invalid.sum())} reading(s)")
+    dup = frame.duplicated(["esiid", "meter", "channel", "ts_utc"], keep="first") & ~invalid
+    frame = frame[~invalid & ~dup]
+    return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(invalid.sum()),
+                           rows_skipped=skipped + int(dup.sum()), problems=problems)
