@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CENTRAL_TZ = "America/Chicago"
+# Which source's value a slot keeps when several deliver it (see cdm/precedence.py).
+DEFAULT_SOURCE_PRECEDENCE = "smt:actual,csv:actual,green_button:*,*:estimated"
 
 
 def _env(name: str, default: str) -> str:
@@ -36,6 +38,13 @@ def rate_limit(value: str) -> tuple[int, int]:
     if count < 1 or window < 1:
         raise ValueError(f"rate limit {value!r}: count and window must be at least 1")
     return count, window
+
+
+def _precedence(value: str) -> str:
+    from intelliwatt_pipelines.cdm.precedence import Precedence
+
+    Precedence.parse(value)  # a bad setting fails at start, not in the first run
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Settings:
     rate_limit_customer: tuple[int, int] = (5, 30 * 86400)
     reconcile_tolerance_kwh: float = 0.1
     reconcile_tolerance_pct: float = 0.2
+    source_precedence: str = DEFAULT_SOURCE_PRECEDENCE
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -107,4 +117,5 @@ class Settings:
             rate_limit_customer=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER", "5/30d")),
             reconcile_tolerance_kwh=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_KWH", "0.1")),
             reconcile_tolerance_pct=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_PCT", "0.2")),
+            source_precedence=_precedence(_env("INTELLIWATT_SOURCE_PRECEDENCE", DEFAULT_SOURCE_PRECEDENCE)),
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +53,7 @@ def ingest(engine, store, data: bytes, name: str, esiid: str | None = ESIID):
 
 
 def test_samples_are_the_shared_ones():
+    """The test data are copies of shared/samples/green_button (checked when shared/ is beside us)."""
     if SHARED.is_dir():
         for path in SAMPLES.iterdir():
             assert path.read_bytes() == (SHARED / path.name).read_bytes()
@@ -149,11 +149,148 @@ def test_kind_by_content():
         parse(sample(ABRIDGED)[:3000], Binding(esiid=ESIID))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _copy_samples():
-    """The Green Button samples live in the project's test data (copied from shared/samples)."""
-    SAMPLES.mkdir(exist_ok=True)
-    if SHARED.is_dir():
-        for path in SHARED.iterdir():
-            if not (SAMPLES / path.name).exists():
-                shutil.copyfile(path, SAMPLES / path.name)
+# --- precedence between SMT and Green Button -------------------------------------------------------
+
+SMT_SAMPLE = Path(__file__).resolve().parent / "data" / "IntervalMeterUsage_sample_fallback_unpadded.csv"
+SMT_ESIID = "10443720009990001"
+HOURS_11_03_LAST_3 = [int(pd.Timestamp(f"2025-11-04 0{h}:00", tz="UTC").timestamp()) for h in (3, 4, 5)]
+
+
+def gb_feed(readings: list[tuple[int, int, int]], quality: int | None = None) -> bytes:
+    """A minimal ESPI feed: one UsagePoint, one MeterReading, Wh readings (start epoch, seconds, Wh)."""
+    base = "https://example.invalid/espi/1_1/resource/RetailCustomer/9/UsagePoint/1"
+    q = f"<ReadingQuality><quality>{quality}</quality></ReadingQuality>" if quality is not None else ""
+    body = "".join(f"<IntervalReading>{q}<timePeriod><duration>{d}</duration><start>{s}</start></timePeriod>"
+                   f"<value>{v}</value></IntervalReading>" for s, d, v in readings)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">
+<entry><link rel="self" href="{base}"/><content><UsagePoint xmlns="http://naesb.org/espi"/></content></entry>
+<entry><link rel="self" href="{base}/MeterReading/01"/><link rel="up" href="{base}/MeterReading"/>
+ <link rel="related" href="https://example.invalid/espi/1_1/resource/ReadingType/07"/>
+ <content><MeterReading xmlns="http://naesb.org/espi"/></content></entry>
+<entry><link rel="self" href="https://example.invalid/espi/1_1/resource/ReadingType/07"/>
+ <content><ReadingType xmlns="http://naesb.org/espi"><flowDirection>1</flowDirection>
+ <intervalLength>{readings[0][1]}</intervalLength><powerOfTenMultiplier>0</powerOfTenMultiplier><uom>72</uom>
+ </ReadingType></content></entry>
+<entry><link rel="self" href="{base}/MeterReading/01/IntervalBlock/1"/>
+ <link rel="up" href="{base}/MeterReading/01/IntervalBlock"/>
+ <content><IntervalBlock xmlns="http://naesb.org/espi">{body}</IntervalBlock></content></entry>
+</feed>""".encode()
+
+
+def stored_rows(engine) -> dict[pd.Timestamp, tuple]:
+    u = usage_interval.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.kwh, u.quality, u.source)
+                            .where(u.esiid == SMT_ESIID, u.quality != "filled")).all()
+    return {pd.Timestamp(r.ts_utc): (r.interval_minutes, round(r.kwh, 6), r.quality, r.source) for r in rows}
+
+
+def quarter_feed() -> bytes:
+    """Green Button 15-minute readings over the whole SMT sample, each 1 kWh above SMT's value."""
+    smt = pd.read_csv(SMT_SAMPLE)
+    start = int(pd.Timestamp("2025-11-01 05:00", tz="UTC").timestamp())
+    return gb_feed([(start + 900 * i, 900, int(round((k + 1) * 1000))) for i, k in enumerate(smt["USAGE_KWH"])])
+
+
+@pytest.mark.parametrize("order", ["smt_first", "green_button_first"])
+def test_smt_actual_beats_green_button_which_beats_estimated(engine, store, order):
+    files = [(SMT_SAMPLE.read_bytes(), SMT_SAMPLE.name), (quarter_feed(), "greenbutton.xml")]
+    for data, name in files if order == "smt_first" else files[::-1]:
+        assert ingest(engine, store, data, name, esiid=SMT_ESIID).status == "normalized"
+    rows = stored_rows(engine)
+    assert len(rows) == 292  # one value per slot, never two
+    by_source = pd.Series([v[3] for v in rows.values()]).value_counts().to_dict()
+    assert by_source == {"smt": 280, "green_button": 12}  # the 12 estimated SMT slots of 11/03
+    last = pd.Timestamp("2025-11-04 05:45", tz="UTC")
+    assert rows[last][2:] == ("actual", "green_button")
+    # the losing values stay traceable: the Green Button raw file still lists the days it covers
+    from intelliwatt_pipelines.cdm.tables import raw_file_coverage
+
+    with engine.connect() as conn:
+        files = conn.execute(sa.select(raw_file.c.kind).join(
+            raw_file_coverage, raw_file_coverage.c.raw_file_id == raw_file.c.id)).scalars().all()
+    assert sorted(files) == ["green_button", "smt_interval"]
+
+
+def test_hourly_green_button_never_double_counts_15_minute_smt(engine, store):
+    ingest(engine, store, SMT_SAMPLE.read_bytes(), SMT_SAMPLE.name, esiid=SMT_ESIID)
+    before = stored_rows(engine)
+    # hourly readings over the whole of 11/03 (CST): 18 hours of SMT actual, 3 hours SMT estimated
+    start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
+    outcome = ingest(engine, store, gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)]), "hourly.xml",
+                     esiid=SMT_ESIID)
+    assert outcome.status == "normalized"
+    rows = stored_rows(engine)
+    hourly = {ts for ts, v in rows.items() if v[0] == 60}
+    assert {int(ts.timestamp()) for ts in hourly} == set(HOURS_11_03_LAST_3)  # only where SMT was estimated
+    for ts in hourly:  # the estimated quarter-hours under those hours are gone, not summed with them
+        assert not [t for t, v in rows.items() if v[0] == 15 and ts <= t < ts + pd.Timedelta(hours=1)]
+    assert len(rows) == len(before) - 12 + 3
+    # the stored slots never overlap
+    spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_source_precedence_is_a_setting(engine, store):
+    from intelliwatt_pipelines.cdm.precedence import Precedence
+
+    green_first = Precedence.parse("green_button:*,smt:actual,*:estimated")
+    captured = capture_bytes(engine, store, SMT_SAMPLE.read_bytes(), filename=SMT_SAMPLE.name, source="test")
+    normalize_raw_file(engine, store, captured.raw_file_id, precedence=green_first)
+    captured = capture_bytes(engine, store, quarter_feed(), filename="gb.xml", source="test")
+    from intelliwatt_pipelines.cdm.tables import upload
+    with engine.begin() as conn:
+        conn.execute(upload.insert().values(
+            raw_file_id=captured.raw_file_id, role="admin", account_hash="test", esiid=SMT_ESIID, filename="gb.xml",
+            size_bytes=1, via="multipart", binds_hints=True, received_at=dt.datetime.now(dt.timezone.utc)))
+    normalize_raw_file(engine, store, captured.raw_file_id, precedence=green_first)
+    assert {v[3] for v in stored_rows(engine).values()} == {"green_button"}
+    with pytest.raises(ValueError, match="source:quality"):
+        Precedence.parse("smt")
+
+
+# --- sidecar files --------------------------------------------------------------------------------
+
+def test_a_sidecar_binds_an_inbox_feed_and_a_bad_one_says_why(engine, store, tmp_path):
+    from intelliwatt_pipelines.cdm.tables import raw_file_hint
+    from intelliwatt_pipelines.ingest.inbox import take_entry
+    from intelliwatt_pipelines.transport import LocalInbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / ABRIDGED).write_bytes(sample(ABRIDGED))
+    (inbox / f"{ABRIDGED}.meta.json").write_text('{"esiid": "10443720009990079", "meter": "M42"}')
+    (inbox / "other.xml").write_bytes(sample(ABRIDGED).replace(b"Coastal", b"Inland"))
+    (inbox / "other.xml.meta.json").write_text('{"esiid": "12"}')
+    transport = LocalInbox(inbox)
+    entries = transport.list_entries()
+    assert sorted(e.name for e in entries) == [ABRIDGED, "other.xml"]  # sidecars are not files to take
+    outcomes = {e.name: take_entry(engine, store, transport, e)[0] for e in entries}
+    assert outcomes[ABRIDGED].status == "normalized"
+    assert outcomes["other.xml"].status == "failed" and "sidecar not usable" in outcomes["other.xml"].error
+    u = usage_interval.c
+    with engine.connect() as conn:
+        series = conn.execute(sa.select(u.esiid, u.meter, u.source).distinct()).all()
+        hints = conn.execute(sa.select(raw_file_hint.c.origin, raw_file_hint.c.esiid)).all()
+    assert series == [("10443720009990079", "M42", "green_button")]
+    assert sorted(hints) == [(f"{ABRIDGED}.meta.json", "10443720009990079"), ("other.xml.meta.json", None)]
+
+
+def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions(settings, instance):
+    from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, USAGE_INTERVALS
+    from intelliwatt_pipelines.defs.definitions import build_defs
+    from intelliwatt_pipelines.defs.partitions import esiid_day_key
+    from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
+
+    (settings.inbox_dir / "GreenButton_download.xml").write_bytes(quarter_feed())
+    (settings.inbox_dir / "GreenButton_download.xml.meta.json").write_text('{"esiid": "10443720009990080"}')
+    defs = build_defs(settings)
+    tick = sensor_tick(defs, instance)
+    assert len(tick.run_requests) == 1
+    entries = tick.run_requests[0].run_config["ops"]["raw_files"]["config"]["entries"]
+    assert [Path(e["path"]).name for e in entries] == ["GreenButton_download.xml"]
+    assert run_ingest(defs, instance, tick.run_requests[0]).success
+    days = {esiid_day_key("10443720009990080", f"2025-11-0{d}") for d in (1, 2, 3)}
+    assert instance.get_materialized_partitions(USAGE_INTERVALS) == days
+    assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == days

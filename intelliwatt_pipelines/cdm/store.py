@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUMNS
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key
+from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import (
     daily_completeness,
     raw_file_coverage,
@@ -58,8 +59,10 @@ def _load(conn: sa.Connection, stage: sa.Table, frame: pd.DataFrame) -> None:
         conn.execute(stage.insert(), [dict(zip(columns, r)) for r in rows])
 
 
-def _winner_condition(target: sa.Table, incoming, compared: tuple[str, ...]) -> sa.ColumnElement[bool]:
-    """Does the incoming row replace the stored one? Mirrors ``normalize.newest_per_key``.
+def _winner_condition(target: sa.Table, incoming, compared: tuple[str, ...],
+                      precedence: Precedence | None = None) -> sa.ColumnElement[bool]:
+    """Does the incoming row replace the stored one? Within a source (or without ``precedence``),
+    the revision rules of ``normalize.newest_per_key``; across sources, the precedence rank first.
     Only a row whose ``compared`` values differ is written, so identical data writes nothing."""
     t, e = target.c, incoming
     both_real = sa.and_(t.quality != "filled", e.quality != "filled")
@@ -76,11 +79,16 @@ def _winner_condition(target: sa.Table, incoming, compared: tuple[str, ...]) -> 
         )),
     )
     changed = sa.or_(*[getattr(e, c).is_distinct_from(getattr(t, c)) for c in compared])
+    if precedence is not None:
+        rank_t, rank_e = precedence.sql_rank(t.source, t.quality), precedence.sql_rank(e.source, e.quality)
+        other = t.source != e.source
+        wins = sa.or_(sa.and_(other, rank_e < rank_t), sa.and_(sa.or_(~other, rank_e == rank_t), wins))
+        changed = sa.or_(changed, e.source.is_distinct_from(t.source))
     return sa.and_(wins, changed)
 
 
 def merge_rows(conn: sa.Connection, table: sa.Table, batch: pd.DataFrame, *, values: list[str],
-               compared: tuple[str, ...]) -> int:
+               compared: tuple[str, ...], precedence: Precedence | None = None) -> int:
     """Stage ``batch`` (one row per key) and merge it into ``table`` by the revision rules.
     Returns the number of rows inserted or changed."""
     stage = _stage(conn, table)
@@ -90,18 +98,72 @@ def merge_rows(conn: sa.Connection, table: sa.Table, batch: pd.DataFrame, *, val
     stmt = stmt.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key],
         set_={c: getattr(stmt.excluded, c) for c in values},
-        where=_winner_condition(table, stmt.excluded, compared),
+        where=_winner_condition(table, stmt.excluded, compared, precedence),
     )
     return conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
-def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, raw_file_id: int) -> int:
+def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, raw_file_id: int,
+                     precedence: Precedence = DEFAULT_PRECEDENCE) -> int:
     """Merge an interval frame into ``usage_interval``. Returns the number of rows inserted or changed."""
     if frame.empty:
         return 0
     batch = newest_per_key(frame).assign(source=source, raw_file_id=raw_file_id)
-    return merge_rows(conn, usage_interval, batch, values=INTERVAL_VALUES,
-                      compared=("interval_minutes", "kwh", "quality", "revised_at"))
+    batch, removed = _resolve_overlaps(conn, batch, precedence)
+    return removed + merge_rows(conn, usage_interval, batch, values=INTERVAL_VALUES,
+                                compared=("interval_minutes", "kwh", "quality", "revised_at"), precedence=precedence)
+
+
+def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Precedence) -> tuple[pd.DataFrame, int]:
+    """Slots covered at another interval length (hourly Green Button over 15-minute SMT, say):
+    one of the two overlapping values is kept, by precedence (at equal rank the incoming one), so
+    no energy is counted twice. Returns the batch without its losers and the stored rows deleted."""
+    u = usage_interval.c
+    kept, deleted = [], 0
+    for (esiid, meter, channel), rows in batch.groupby(SERIES, sort=False):
+        lo = rows["ts_utc"].min() - pd.Timedelta(hours=1)
+        hi = rows["ts_utc"].max() + pd.Timedelta(minutes=int(rows["interval_minutes"].max()))
+        where = [u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc >= lo.to_pydatetime(),
+                 u.ts_utc < hi.to_pydatetime(), u.interval_minutes.not_in(sorted(set(rows["interval_minutes"])))]
+        stored = pd.DataFrame(conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.quality, u.source)
+                                           .where(*where)).all(), columns=["ts_utc", "interval_minutes", "quality", "source"])
+        if stored.empty:
+            kept.append(rows)
+            continue
+        stored["ts_utc"] = pd.to_datetime(stored["ts_utc"], utc=True)
+        lose_in, lose_stored = _overlap_losers(rows, stored, precedence)
+        kept.append(rows[~lose_in])
+        if lose_stored.any():
+            gone = [ts.to_pydatetime() for ts in stored.loc[lose_stored, "ts_utc"]]
+            deleted += conn.execute(usage_interval.delete().where(
+                u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc.in_(gone))).rowcount
+    return (pd.concat(kept, ignore_index=True) if kept else batch.iloc[:0]), deleted
+
+
+def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame, precedence: Precedence) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks: incoming rows that lose to an overlapping stored row, stored rows that lose."""
+    stored = stored.sort_values("ts_utc", kind="mergesort")
+    i_start = rows["ts_utc"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    i_end = i_start + rows["interval_minutes"].to_numpy() * 60
+    s_start = stored["ts_utc"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    s_end = s_start + stored["interval_minutes"].to_numpy() * 60
+    # candidate pairs: stored rows starting less than an hour (the longest interval) before the end
+    first = np.searchsorted(s_start, i_start - 3600, side="right")
+    stop = np.searchsorted(s_start, i_end, side="left")
+    counts = np.maximum(stop - first, 0)
+    i_idx = np.repeat(np.arange(len(rows)), counts)
+    s_idx = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    real = s_end[s_idx] > i_start[i_idx]
+    i_idx, s_idx = i_idx[real], s_idx[real]
+    i_rank = precedence.rank(rows["source"], rows["quality"])
+    s_rank = precedence.rank(stored["source"], stored["quality"])
+    stored_wins = s_rank[s_idx] < i_rank[i_idx]
+    lose_in = np.zeros(len(rows), dtype=bool)
+    lose_in[i_idx[stored_wins]] = True
+    lose_sorted = np.zeros(len(stored), dtype=bool)
+    lose_sorted[s_idx[~lose_in[i_idx]]] = True
+    lose_stored = pd.Series(lose_sorted, index=stored.index).sort_index().to_numpy()
+    return lose_in, lose_stored
 
 
 def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -> None:

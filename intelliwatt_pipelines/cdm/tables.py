@@ -136,6 +136,19 @@ upload = sa.Table(
     sa.Index("ix_upload_raw_file", "raw_file_id"),
 )
 
+# ESIID and meter given beside a file that names none: an inbox sidecar '<file name>.meta.json'.
+raw_file_hint = sa.Table(
+    "raw_file_hint", metadata,
+    sa.Column("raw_file_id", BigId, sa.ForeignKey("raw_file.id"), primary_key=True),
+    sa.Column("esiid", sa.String(22)),
+    sa.Column("meter", sa.String(40)),
+    sa.Column("usage_points", sa.Text),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
 BILLING_SOURCES = ("smt_daily_csv", "smt_monthly_api")
 RECONCILIATION_STATUSES = ("match", "mismatch", "insufficient_intervals")
 
@@ -226,11 +239,11 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "meter": "Meter number, or 'unknown' when the file gives none.",
         "channel": "consumption (from grid) or generation (surplus sent to grid).",
         "ts_utc": "Interval start, UTC.",
-        "interval_minutes": "Interval length in minutes (15 for SMT).",
+        "interval_minutes": "Interval length in minutes (15 for SMT; 15 or 60 for Green Button).",
         "kwh": "Energy in the interval, kWh.",
         "quality": "actual | estimated | filled (zero placeholder for a missing slot).",
         "revised_at": "Vendor revision time of the reading (SMT REVISION_DATE), UTC; null if none given.",
-        "source": "Vendor source of the reading: smt, csv.",
+        "source": "Vendor source of the reading: smt, csv, green_button.",
         "raw_file_id": "raw_file the stored value came from.",
     },
     "upload": {

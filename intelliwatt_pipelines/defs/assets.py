@@ -245,7 +245,8 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
         """Rebuild the selected (ESIID, day) partitions from the stored raw files, in one run."""
         results = rebuild_partitions(context, lambda esiid, start, end: rebuild_esiid_days(
             warehouse.engine(), raw_store.store(), esiid, start, end,
-            fallback_esiid=rules.dev_fallback_esiid or None, tolerance=rules.tolerance()))
+            fallback_esiid=rules.dev_fallback_esiid or None, tolerance=rules.tolerance(),
+            precedence=rules.precedence()))
         done = _concat([r.completeness for r in results], ["status"])
         # the intervals under billing reads changed: their reconciliation was recomputed too
         mark_reconciliation(context, _concat([r.reconciliation for r in results], ["status"]),

@@ -88,6 +88,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 gnupghome=settings.gnupghome, gpg_passphrase=_secret("INTELLIWATT_GPG_PASSPHRASE"),
                 max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid,
                 reconcile_tolerance_kwh=settings.reconcile_tolerance_kwh,
-                reconcile_tolerance_pct=settings.reconcile_tolerance_pct),
+                reconcile_tolerance_pct=settings.reconcile_tolerance_pct,
+                source_precedence=settings.source_precedence),
         },
     )

@@ -6,6 +6,8 @@ import dagster as dg
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.precedence import DEFAULT as DEFAULT_PRECEDENCE
+from intelliwatt_pipelines.cdm.precedence import Precedence
 from intelliwatt_pipelines.cdm.warehouse import engine_for, migrate
 from intelliwatt_pipelines.ingest.inbox import IngestOptions
 from intelliwatt_pipelines.ingest.unpack import UnpackLimits
@@ -89,6 +91,10 @@ class IngestRulesResource(dg.ConfigurableResource):
     dev_fallback_esiid: str = ""
     reconcile_tolerance_kwh: float = 0.1
     reconcile_tolerance_pct: float = 0.2
+    source_precedence: str = DEFAULT_PRECEDENCE
+
+    def precedence(self) -> Precedence:
+        return Precedence.parse(self.source_precedence)
 
     def tolerance(self) -> Tolerance:
         return Tolerance(kwh=self.reconcile_tolerance_kwh, pct=self.reconcile_tolerance_pct)
@@ -98,4 +104,4 @@ class IngestRulesResource(dg.ConfigurableResource):
             max_invalid_fraction=self.max_invalid_fraction, gnupghome=self.gnupghome or None,
             gpg_passphrase=self.gpg_passphrase or None, limits=UnpackLimits(max_unpacked_bytes=self.max_unpacked_bytes),
             dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest,
-            tolerance=self.tolerance())
+            tolerance=self.tolerance(), precedence=self.precedence())

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
 from intelliwatt_pipelines.ingest.capture import Captured, capture_bytes, capture_stream
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, normalize_raw_file
+from intelliwatt_pipelines.ingest.sidecar import SUFFIX, read_sidecar, record_sidecar
 from intelliwatt_pipelines.ingest.unpack import QuarantineError, UnpackLimits, package_kind, unpack
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.transport import RemoteEntry
@@ -33,6 +35,7 @@ class IngestOptions:
     dev_fallback_esiid: str | None = None
     delete_after_ingest: bool = False
     tolerance: Tolerance = Tolerance()
+    precedence: Precedence = DEFAULT_PRECEDENCE
 
 
 def known_keys(engine: sa.Engine, source: str) -> set[str]:
@@ -57,6 +60,8 @@ def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *,
     with inbox.open(entry) as stream:
         captured = capture_stream(engine, store, stream, filename=entry.name, source=inbox.source, on_chunk=on_chunk)
     if captured.status == "received":  # new bytes, or a capture whose processing never finished
+        if (sidecar := read_sidecar(inbox, entry)) is not None:
+            record_sidecar(engine, captured.raw_file_id, entry.name + SUFFIX, sidecar)
         outcomes = process_raw_file(engine, store, captured, run_id=run_id, options=options)
     else:
         outcomes = [FileOutcome(raw_file_id=captured.raw_file_id, filename=entry.name, status="known")]
@@ -74,7 +79,8 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
     data = store.get(row.sha256)
     if not package_kind(data[:64], row.filename):
         return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
-                                   fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance)]
+                                   fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
+                                   precedence=options.precedence)]
     package = FileOutcome(raw_file_id=row.id, filename=row.filename, status="normalized", kind=row.kind)
     try:
         members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
@@ -93,7 +99,7 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
             outcomes.append(normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
                                                max_invalid_fraction=options.max_invalid_fraction,
                                                fallback_esiid=options.dev_fallback_esiid,
-                                               tolerance=options.tolerance))
+                                               tolerance=options.tolerance, precedence=options.precedence))
         else:
             outcomes.append(FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known"))
     package.rows_read = package.rows_valid = len(members)

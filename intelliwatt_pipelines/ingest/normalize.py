@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm import billing as cdm_billing
 from intelliwatt_pipelines.cdm import store as cdm_store
 from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.normalize import SERIES, add_placeholders, day_bounds_utc, local_dates, touched_days
 from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, raw_file_coverage, upload, usage_interval
+from intelliwatt_pipelines.ingest.sidecar import SidecarHint, stored_hint
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
@@ -56,11 +58,13 @@ class Hints:
     esiid: str | None = None
     meter: str | None = None
     fallback_used: bool = False
+    usage_points: dict = field(default_factory=dict)  # Green Button UsagePoint id -> (esiid, meter)
+    sidecar_error: str | None = None
 
 
 def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints:
-    """What the binding upload said (for the file or the package it came from), else the file
-    name, else the development fallback. Only the upload that registered the bytes binds them (or
+    """What the binding upload said (for the file or the package it came from), else its sidecar
+    file, else the file name, else the development fallback. Only the upload that registered the bytes binds them (or
     one that re-bound a failed file): a later duplicate can never move rows already written. A
     child of a package is named ``<package>!<member>``, so the package's name counts too."""
     up = upload.c
@@ -68,16 +72,19 @@ def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints
         sa.select(up.esiid, up.meter).where(up.raw_file_id.in_([row.id, row.parent_id or row.id]),
                                             up.binds_hints.is_(True))
         .order_by(up.id.desc()).limit(1)).first()
-    esiid = (given and given.esiid) or esiid_from_filename(row.filename)
-    meter = (given and given.meter) or meter_from_filename(row.filename)
-    return Hints(esiid or fallback_esiid, meter, fallback_used=not esiid and bool(fallback_esiid))
+    side = stored_hint(conn, [row.id, row.parent_id or row.id]) or SidecarHint()
+    esiid = (given and given.esiid) or side.esiid or esiid_from_filename(row.filename)
+    meter = (given and given.meter) or side.meter or meter_from_filename(row.filename)
+    return Hints(esiid or fallback_esiid, meter, fallback_used=not esiid and bool(fallback_esiid),
+                 usage_points=side.usage_points, sidecar_error=side.error)
 
 
 Parsed = ParsedIntervals | ParsedBillingReads
 
 
 def _parse(store: RawStore, row, hints: Hints) -> Parsed:
-    return parse_usage_file(store.get(row.sha256), row.filename, esiid=hints.esiid, meter=hints.meter)
+    return parse_usage_file(store.get(row.sha256), row.filename, esiid=hints.esiid, meter=hints.meter,
+                            usage_points=hints.usage_points)
 
 
 def _canonical(parsed: Parsed) -> pd.DataFrame:
@@ -94,7 +101,7 @@ def _invalid_error(parsed: Parsed, max_invalid_fraction: float) -> str | None:
 
 def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
                        max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None,
-                       tolerance: Tolerance = Tolerance()) -> FileOutcome:
+                       tolerance: Tolerance = Tolerance(), precedence: Precedence = DEFAULT_PRECEDENCE) -> FileOutcome:
     """Parse a stored raw file and merge it into the canonical tables in one transaction.
 
     A file that cannot be parsed, or has more invalid rows than allowed, writes no rows: its raw
@@ -109,7 +116,7 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         parsed = _parse(store, row, hints)
         frame = _canonical(parsed)
     except ParseError as exc:
-        outcome.error = str(exc)
+        outcome.error = str(exc) + (f" ({hints.sidecar_error})" if hints.sidecar_error else "")
     except Exception as exc:  # a parser defect must fail this file, not the batch
         outcome.error = f"could not parse ({type(exc).__name__}): {exc}"
     if outcome.error:
@@ -130,7 +137,7 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
             if isinstance(parsed, ParsedBillingReads):
                 _write_reads(conn, row, parsed, outcome, tolerance)
             else:
-                _write_intervals(conn, row, parsed, frame, outcome, tolerance)
+                _write_intervals(conn, row, parsed, frame, outcome, tolerance, precedence)
             _finish(conn, parsed, frame, hints, outcome, run_id)
     except REFUSED as exc:
         # The database refused these rows (a value too long for its column, a check): the file
@@ -145,9 +152,10 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
 
 
 def _write_intervals(conn: sa.Connection, row, parsed: ParsedIntervals, frame: pd.DataFrame,
-                     outcome: FileOutcome, tolerance: Tolerance) -> None:
+                     outcome: FileOutcome, tolerance: Tolerance, precedence: Precedence) -> None:
     previous = cdm_store.previous_spans(conn, frame)
-    outcome.rows_written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id)
+    outcome.rows_written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id,
+                                                      precedence=precedence)
     cdm_store.write_coverage(conn, row.id, frame)
     outcome.days = touched_days(frame)
     outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
@@ -219,7 +227,8 @@ def _covering_files(conn: sa.Connection, coverage: sa.Table, esiid: str, start: 
 
 
 def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
-                       fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance()) -> RebuildOutcome:
+                       fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
+                       precedence: Precedence = DEFAULT_PRECEDENCE) -> RebuildOutcome:
     """Rewrite one ESIID's intervals and completeness for local days [start, end] from raw bytes.
 
     Deletes the range and replays every normalized raw file that covers it, in one transaction:
@@ -242,7 +251,8 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
             days = local_dates(frame["ts_utc"])
             frame = frame[(frame["esiid"] == esiid) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))
-            written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id)
+            written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id,
+                                                  precedence=precedence)
         series |= set(previous)
         dates = pd.date_range(start, end, freq="D").date
         days = pd.DataFrame([(*s, d) for s in sorted(series) for d in dates], columns=SERIES + ["local_date"])

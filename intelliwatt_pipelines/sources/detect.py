@@ -58,12 +58,12 @@ def detect_kind(head: bytes, filename: str = "") -> str:
     return _kind(first_line(text), filename)
 
 
-def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None,
-                     meter: str | None = None) -> ParsedIntervals | smt_billing.ParsedBillingReads:
+def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None, meter: str | None = None,
+                     usage_points: dict | None = None) -> ParsedIntervals | smt_billing.ParsedBillingReads:
     """Parse any supported file. Raises ParseError with a readable message otherwise."""
     text = decode_text(data)
     if green_button.matches(text[:4096]):
-        return green_button.parse(data, green_button.Binding(esiid=esiid, meter=meter))
+        return green_button.parse(data, green_button.Binding(esiid=esiid, meter=meter, usage_points=usage_points or {}))
     header = first_line(text)
     kind = _kind(header, filename)
     if kind == smt_billing.KIND_MONTHLY:

@@ -43,5 +43,12 @@ class LocalInbox:
         except FileNotFoundError:
             raise TransportError(f"{Path(entry.path).name} disappeared from the inbox before it was taken") from None
 
+    def read_sidecar(self, path: str, limit: int) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(limit)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
     def delete(self, entry: RemoteEntry) -> None:
         Path(entry.path).unlink(missing_ok=True)

@@ -109,6 +109,15 @@ class SftpInbox:
                                  f"{type(exc).__name__}: {exc}") from None
         return _Guarded(handle, entry.path)
 
+    def read_sidecar(self, path: str, limit: int) -> bytes | None:
+        try:
+            with self._sftp.open(path, "rb") as handle:
+                return handle.read(limit)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a dropped connection: the file is offered again
+            raise TransportError(f"cannot read {path} on {self.settings.host}: {type(exc).__name__}: {exc}") from None
+
     def delete(self, entry: RemoteEntry) -> None:
         self._sftp.remove(entry.path)
 

@@ -1,0 +1,65 @@
+"""Which value a slot keeps when two sources deliver it (SMT and Green Button, say).
+
+Within one source the revision rules decide (newer revision, then actual over estimated, then the
+later delivery). Across sources an ordered list of ``source:quality`` patterns decides, first
+match ranking highest; ``*`` matches anything. A zero placeholder (``filled``) always ranks last,
+whatever the list says: a placeholder never overwrites a reading. Equal ranks fall back to the
+revision rules. The value that loses stays in its raw file (``raw_file_coverage`` lists it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.config import DEFAULT_SOURCE_PRECEDENCE as DEFAULT
+
+
+@dataclass(frozen=True)
+class Precedence:
+    patterns: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, text: str = DEFAULT) -> Precedence:
+        patterns = []
+        for item in (p.strip() for p in text.split(",")):
+            if not item:
+                continue
+            source, sep, quality = item.partition(":")
+            if not sep or not source or quality not in ("*", "actual", "estimated"):
+                raise ValueError(f"source precedence item {item!r} is not source:quality (quality actual, "
+                                 "estimated or *; source a name or *)")
+            patterns.append((source, quality))
+        return cls(tuple(patterns))
+
+    @property
+    def last(self) -> int:
+        return len(self.patterns) + 1
+
+    def rank(self, source: pd.Series, quality: pd.Series) -> np.ndarray:
+        """0 is the highest; unmatched real values rank after every pattern, placeholders after that."""
+        out = np.full(len(source), len(self.patterns), dtype=np.int64)
+        for i, (src, q) in reversed(list(enumerate(self.patterns))):
+            hit = np.ones(len(source), dtype=bool)
+            if src != "*":
+                hit &= (source == src).to_numpy()
+            if q != "*":
+                hit &= (quality == q).to_numpy()
+            out[hit] = i
+        out[(quality == "filled").to_numpy()] = self.last
+        return out
+
+    def sql_rank(self, source, quality) -> sa.ColumnElement:
+        whens = []
+        for i, (src, q) in enumerate(self.patterns):
+            conds = [quality != "filled"]
+            conds += [source == src] if src != "*" else []
+            conds += [quality == q] if q != "*" else []
+            whens.append((sa.and_(*conds), i))
+        return sa.case((quality == "filled", self.last), *whens, else_=len(self.patterns))
+
+
+DEFAULT_PRECEDENCE = Precedence.parse(DEFAULT)
