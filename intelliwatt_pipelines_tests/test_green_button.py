@@ -96,9 +96,12 @@ def test_hourly_completeness_counts_23_and_25_readings_on_dst_days(engine, store
     ingest(engine, store, sample(f"{COASTAL}.xml"), f"{COASTAL}.xml")
     c = daily_completeness.c
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.select(c.local_date, c.expected_intervals).where(
-            c.esiid == ESIID, c.local_date.in_([dt.date(2011, 3, 13), dt.date(2011, 11, 6), dt.date(2011, 6, 1)]))).all())
-    assert rows == {dt.date(2011, 3, 13): 23, dt.date(2011, 11, 6): 25, dt.date(2011, 6, 1): 24}
+        rows = {r[0]: tuple(r[1:]) for r in conn.execute(sa.select(
+            c.local_date, c.expected_intervals, c.actual_intervals, c.interval_minutes, c.status).where(
+            c.esiid == ESIID, c.local_date.in_([dt.date(2011, 3, 13), dt.date(2011, 11, 6), dt.date(2011, 6, 1)])))}
+    # expected and really stored: the feed is whole, so every reading of those days is there
+    assert rows == {dt.date(2011, 3, 13): (23, 23, 60, "complete"), dt.date(2011, 11, 6): (25, 25, 60, "complete"),
+                    dt.date(2011, 6, 1): (24, 24, 60, "complete")}
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -143,7 +146,31 @@ def test_several_usage_points_stay_apart():
     assert len(parsed.frame) == 2 * len(parse(data, Binding(esiid=ESIID)).frame)
 
 
+def test_usage_points_of_different_customers_with_the_same_id_stay_apart():
+    start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
+    one, two = gb_feed([(start, 3600, 1000)], customer=3), gb_feed([(start, 3600, 2000)], customer=4)
+    entries = two.split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0].replace(b"ReadingType/07", b"ReadingType/08")
+    both = one.replace(b"</feed>", b"<entry>" + entries + b"</feed>")
+    frame = parse(both, Binding(esiid=ESIID)).frame
+    assert sorted(zip(frame["meter"], frame["kwh"])) == [("gb-up1", 1.0), ("gb-up2", 2.0)]
+
+
+def test_register_readings_are_not_energy_and_any_estimate_code_counts():
+    start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
+    with pytest.raises(ParseError, match="accumulationBehaviour 1"):
+        parse(gb_feed([(start, 3600, 123456789)], accumulation=1), Binding(esiid=ESIID))
+    frame = parse(gb_feed([(start, 3600, 1000)], quality="14,8"), Binding(esiid=ESIID)).frame
+    assert list(frame["quality"]) == ["estimated"]
+
+
+def test_a_usage_point_entry_giving_only_a_meter_keeps_the_feed_esiid():
+    start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
+    frame = parse(gb_feed([(start, 3600, 1000)]), Binding(esiid=ESIID, usage_points={"1": (None, "M9")})).frame
+    assert list(zip(frame["esiid"], frame["meter"])) == [(ESIID, "M9")]
+
+
 def test_kind_by_content():
+    assert detect_kind(sample(ABRIDGED)[:4096].replace(b"<feed ", b"<atom:feed xmlns:atom='x' ", 1), "x") == "green_button"
     assert detect_kind(sample(ABRIDGED)[:4096], "anything.dat") == "green_button"
     with pytest.raises(ParseError, match="not well-formed"):
         parse(sample(ABRIDGED)[:3000], Binding(esiid=ESIID))
@@ -156,10 +183,11 @@ SMT_ESIID = "10443720009990001"
 HOURS_11_03_LAST_3 = [int(pd.Timestamp(f"2025-11-04 0{h}:00", tz="UTC").timestamp()) for h in (3, 4, 5)]
 
 
-def gb_feed(readings: list[tuple[int, int, int]], quality: int | None = None) -> bytes:
+def gb_feed(readings: list[tuple[int, int, int]], quality: str = "", customer: int = 9,
+            accumulation: int = 4) -> bytes:
     """A minimal ESPI feed: one UsagePoint, one MeterReading, Wh readings (start epoch, seconds, Wh)."""
-    base = "https://example.invalid/espi/1_1/resource/RetailCustomer/9/UsagePoint/1"
-    q = f"<ReadingQuality><quality>{quality}</quality></ReadingQuality>" if quality is not None else ""
+    base = f"https://example.invalid/espi/1_1/resource/RetailCustomer/{customer}/UsagePoint/1"
+    q = "".join(f"<ReadingQuality><quality>{code}</quality></ReadingQuality>" for code in quality.split(",") if code)
     body = "".join(f"<IntervalReading>{q}<timePeriod><duration>{d}</duration><start>{s}</start></timePeriod>"
                    f"<value>{v}</value></IntervalReading>" for s, d, v in readings)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -169,7 +197,8 @@ def gb_feed(readings: list[tuple[int, int, int]], quality: int | None = None) ->
  <link rel="related" href="https://example.invalid/espi/1_1/resource/ReadingType/07"/>
  <content><MeterReading xmlns="http://naesb.org/espi"/></content></entry>
 <entry><link rel="self" href="https://example.invalid/espi/1_1/resource/ReadingType/07"/>
- <content><ReadingType xmlns="http://naesb.org/espi"><flowDirection>1</flowDirection>
+ <content><ReadingType xmlns="http://naesb.org/espi"><accumulationBehaviour>{accumulation}</accumulationBehaviour>
+ <flowDirection>1</flowDirection>
  <intervalLength>{readings[0][1]}</intervalLength><powerOfTenMultiplier>0</powerOfTenMultiplier><uom>72</uom>
  </ReadingType></content></entry>
 <entry><link rel="self" href="{base}/MeterReading/01/IntervalBlock/1"/>
@@ -230,6 +259,59 @@ def test_hourly_green_button_never_double_counts_15_minute_smt(engine, store):
     # the stored slots never overlap
     spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def smt_with_estimates(hour: str = "20") -> bytes:
+    """The SMT sample with 3 of the 4 quarter-hours of 11/03 {hour}:00 CST estimated."""
+    lines = SMT_SAMPLE.read_text().splitlines(keepends=True)
+    out = []
+    for line in lines:
+        cells = line.split(",")
+        if len(cells) > 6 and cells[1] == "11/3/2025" and cells[3] in (f"{hour}:15", f"{hour}:30", f"{hour}:45"):
+            cells[6] = "E"
+        out.append(",".join(cells))
+    return "".join(out).encode()
+
+
+def test_mixed_lengths_end_the_same_whatever_arrives_first(engine, store, tmp_path):
+    start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
+    hourly = gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)])
+    states = []
+    for order in ((smt_with_estimates(), hourly), (hourly, smt_with_estimates())):
+        with engine.begin() as conn:
+            conn.execute(usage_interval.delete())
+        for i, data in enumerate(order):  # new bytes each round, so nothing is deduplicated
+            ingest(engine, store, data + f"\n<!-- {len(states)} -->".encode() * data.startswith(b"<?xml"),
+                   f"f{len(states)}{i}.{'xml' if data.startswith(b'<?xml') else 'csv'}", esiid=SMT_ESIID)
+        states.append(stored_rows(engine))
+    assert states[0] == states[1]
+    rows = states[0]
+    spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # never two values for one moment
+    # 20:00 CST keeps its SMT quarter-hours (one is actual, which outranks Green Button); the all-
+    # estimated 21:00-23:00 hours are Green Button's
+    twenty = pd.Timestamp("2025-11-04 02:00", tz="UTC")
+    assert [rows[twenty + pd.Timedelta(minutes=15 * q)][3] for q in range(4)] == ["smt"] * 4
+    assert {int(ts.timestamp()) for ts, v in rows.items() if v[0] == 60} == set(HOURS_11_03_LAST_3)
+
+
+def test_one_feed_mixing_lengths_keeps_one_value_per_moment():
+    start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
+    quarters = [(start + 900 * q, 900, 500) for q in range(4)]
+    parsed = parse(gb_feed([(start, 3600, 2000)] + quarters), Binding(esiid=ESIID))
+    # the hour and its first quarter share a start: the finer one is kept, the clash reported
+    assert list(parsed.frame["interval_minutes"]) == [15, 15, 15, 15] and parsed.rows_skipped == 1
+    assert "repeated with another value" in parsed.problems[0]
+
+
+def test_one_feed_mixing_lengths_is_stored_without_overlap(engine, store):
+    start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
+    quarters = [(start + 900 * q, 900, 500) for q in range(4)]
+    ingest(engine, store, gb_feed([(start, 3600, 2000), (start + 3600, 3600, 1000)] + quarters), "mixed.xml",
+           esiid=SMT_ESIID)
+    rows = stored_rows(engine)
+    assert sorted((ts.strftime("%H:%M"), v[0]) for ts, v in rows.items()) == [
+        ("06:00", 15), ("06:15", 15), ("06:30", 15), ("06:45", 15), ("07:00", 60)]
 
 
 def test_source_precedence_is_a_setting(engine, store):

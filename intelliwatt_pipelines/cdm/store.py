@@ -115,22 +115,26 @@ def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, r
 
 
 def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Precedence) -> tuple[pd.DataFrame, int]:
-    """Slots covered at another interval length (hourly Green Button over 15-minute SMT, say):
-    one of the two overlapping values is kept, by precedence (at equal rank the incoming one), so
-    no energy is counted twice. Returns the batch without its losers and the stored rows deleted."""
+    """Slots covered at two interval lengths (hourly Green Button and 15-minute SMT, say) never
+    both stay: see ``_overlap_losers``. Returns the batch without its losers and the number of
+    stored rows deleted. Costs one small query per series unless lengths are really mixed."""
     u = usage_interval.c
     kept, deleted = [], 0
     for (esiid, meter, channel), rows in batch.groupby(SERIES, sort=False):
         lo = rows["ts_utc"].min() - pd.Timedelta(hours=1)
         hi = rows["ts_utc"].max() + pd.Timedelta(minutes=int(rows["interval_minutes"].max()))
         where = [u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc >= lo.to_pydatetime(),
-                 u.ts_utc < hi.to_pydatetime(), u.interval_minutes.not_in(sorted(set(rows["interval_minutes"])))]
-        stored = pd.DataFrame(conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.quality, u.source)
-                                           .where(*where)).all(), columns=["ts_utc", "interval_minutes", "quality", "source"])
-        if stored.empty:
+                 u.ts_utc < hi.to_pydatetime()]
+        lengths = set(conn.execute(sa.select(u.interval_minutes).distinct().where(*where)).scalars())
+        if len(lengths | set(rows["interval_minutes"])) <= 1:
             kept.append(rows)
             continue
+        stored = pd.DataFrame(conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.quality, u.source)
+                                           .where(*where)).all(), columns=["ts_utc", "interval_minutes", "quality", "source"])
         stored["ts_utc"] = pd.to_datetime(stored["ts_utc"], utc=True)
+        # the same slot at the same length again: the upsert decides between the two
+        same = stored.merge(rows[["ts_utc", "interval_minutes"]], how="left", indicator=True)["_merge"] == "both"
+        stored = stored[~same.to_numpy()]
         lose_in, lose_stored = _overlap_losers(rows, stored, precedence)
         kept.append(rows[~lose_in])
         if lose_stored.any():
@@ -141,28 +145,38 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Prec
 
 
 def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame, precedence: Precedence) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks: incoming rows that lose to an overlapping stored row, stored rows that lose."""
-    stored = stored.sort_values("ts_utc", kind="mergesort")
-    i_start = rows["ts_utc"].to_numpy().astype("datetime64[s]").astype(np.int64)
-    i_end = i_start + rows["interval_minutes"].to_numpy() * 60
-    s_start = stored["ts_utc"].to_numpy().astype("datetime64[s]").astype(np.int64)
-    s_end = s_start + stored["interval_minutes"].to_numpy() * 60
-    # candidate pairs: stored rows starting less than an hour (the longest interval) before the end
-    first = np.searchsorted(s_start, i_start - 3600, side="right")
-    stop = np.searchsorted(s_start, i_end, side="left")
-    counts = np.maximum(stop - first, 0)
-    i_idx = np.repeat(np.arange(len(rows)), counts)
-    s_idx = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    real = s_end[s_idx] > i_start[i_idx]
-    i_idx, s_idx = i_idx[real], s_idx[real]
-    i_rank = precedence.rank(rows["source"], rows["quality"])
-    s_rank = precedence.rank(stored["source"], stored["quality"])
-    stored_wins = s_rank[s_idx] < i_rank[i_idx]
+    """Which incoming and stored rows give way where lengths overlap.
+
+    For each longer ("coarse") row and the shorter rows starting inside it, incoming or stored
+    alike: the shorter rows stay, and the coarse row goes, when any of them ranks at least as high
+    as it (so SMT actual quarter-hours beat a Green Button hour, and at equal rank the finer data
+    stays); otherwise the coarse row stays and every shorter row under it goes. The decision looks
+    only at the rows, not at which arrived first, so arrival order does not change the result.
+    """
+    both = pd.concat([rows[["ts_utc", "interval_minutes", "quality", "source"]].assign(_new=True),
+                      stored.assign(_new=False)], ignore_index=True)
+    order = np.argsort(both["ts_utc"].to_numpy(), kind="mergesort")
+    both = both.iloc[order].reset_index(drop=True)
+    start = (both["ts_utc"].astype("datetime64[us, UTC]").astype("int64") // 1_000_000).to_numpy()
+    length = both["interval_minutes"].to_numpy().astype(np.int64)
+    rank = precedence.rank(both["source"], both["quality"])
+    first = np.searchsorted(start, start, side="left")
+    stop = np.searchsorted(start, start + length * 60, side="left")
+    counts = stop - first
+    coarse = np.repeat(np.arange(len(both)), counts)
+    fine = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    pair = length[fine] < length[coarse]
+    coarse, fine = coarse[pair], fine[pair]
+    coarse_loses = np.zeros(len(both), dtype=bool)
+    coarse_loses[coarse[rank[fine] <= rank[coarse]]] = True
+    lose = coarse_loses.copy()
+    lose[fine[~coarse_loses[coarse]]] = True
     lose_in = np.zeros(len(rows), dtype=bool)
-    lose_in[i_idx[stored_wins]] = True
-    lose_sorted = np.zeros(len(stored), dtype=bool)
-    lose_sorted[s_idx[~lose_in[i_idx]]] = True
-    lose_stored = pd.Series(lose_sorted, index=stored.index).sort_index().to_numpy()
+    lose_stored = np.zeros(len(stored), dtype=bool)
+    new = both["_new"].to_numpy()
+    positions = order  # both row i came from concat position order[i]
+    lose_in[positions[new & lose]] = True
+    lose_stored[positions[~new & lose] - len(rows)] = True
     return lose_in, lose_stored
 
 

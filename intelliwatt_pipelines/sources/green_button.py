@@ -31,12 +31,17 @@ WH = 72  # ESPI uom code for watt-hours
 FLOWS = {1: "consumption", 19: "generation"}
 # ESPI QualityOfReading codes that mean the value was not measured as such.
 ESTIMATED_QUALITIES = {7, 8, 9, 11, 12, 13, 15}
+DELTA_DATA = 4  # accumulationBehaviour: energy per interval (1 would be a cumulative register reading)
+MAX_METER = 40
 MAX_INTERVAL_SECONDS = max(INTERVAL_LENGTHS) * 60
 
 
+_FEED = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?feed[\s>]")
+
+
 def matches(head: str) -> bool:
-    """An Atom feed carrying ESPI resources (by its first few kilobytes)."""
-    return "<feed" in head and ("naesb.org/espi" in head or "espi:" in head)
+    """An Atom feed carrying ESPI resources (by its first few kilobytes), prefixed root or not."""
+    return bool(_FEED.search(head)) and "naesb.org/espi" in head
 
 
 @dataclass
@@ -44,7 +49,7 @@ class _Feed:
     usage_points: dict[str, str] = field(default_factory=dict)  # href -> title
     meter_readings: dict[str, dict] = field(default_factory=dict)  # href -> {up, reading_type}
     reading_types: dict[str, dict] = field(default_factory=dict)  # href -> fields
-    blocks: list[tuple[str, str | None, list[tuple[int, int, int, int | None]]]] = field(default_factory=list)
+    blocks: list[tuple[str, str | None, list[tuple[int, int, int, bool]]]] = field(default_factory=list)
 
 
 def _links(entry) -> dict[str, list[str]]:
@@ -64,7 +69,7 @@ def _int(element, path: str, default: int | None = None) -> int | None:
         raise ParseError(f"Green Button: {path.replace(ESPI, '')} is not an integer: {found.text.strip()[:40]!r}") from None
 
 
-def _readings(block) -> list[tuple[int, int, int, int | None]]:
+def _readings(block) -> list[tuple[int, int, int, bool]]:
     out = []
     for reading in block.iter(f"{ESPI}IntervalReading"):
         start = _int(reading, f"{ESPI}timePeriod/{ESPI}start")
@@ -72,16 +77,19 @@ def _readings(block) -> list[tuple[int, int, int, int | None]]:
         value = _int(reading, f"{ESPI}value")
         if start is None or duration is None or value is None:
             raise ParseError("Green Button: an IntervalReading lacks its timePeriod start, duration or value")
-        out.append((start, duration, value, _int(reading, f"{ESPI}ReadingQuality/{ESPI}quality")))
+        codes = {int(q.text) for q in reading.iter(f"{ESPI}quality") if q.text and q.text.strip().isdigit()}
+        out.append((start, duration, value, bool(codes & ESTIMATED_QUALITIES)))  # any estimate code counts
     return out
 
 
 def _collect(entry, feed: _Feed) -> None:
     content = entry.find(f"{ATOM}content")
-    resource = next(iter(content), None) if content is not None else None
-    if resource is None:
-        return
     links = _links(entry)
+    for resource in (list(content) if content is not None else []):  # some feeds put several in one
+        _resource(entry, resource, links, feed)
+
+
+def _resource(entry, resource, links: dict[str, list[str]], feed: _Feed) -> None:
     self_href = (links.get("self") or [""])[0]
     up = (links.get("up") or [None])[0]
     kind = resource.tag.replace(ESPI, "")
@@ -122,7 +130,8 @@ def _parent(href: str | None, collection: str) -> str | None:
 
 
 def _usage_point_id(href: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "", href.rsplit("/", 1)[-1])[:20] or "1"
+    """The UsagePoint's id as a sidecar names it: the last part of its URL."""
+    return href.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,9 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
     feed = _read_feed(data)
     if not feed.blocks:
         raise ParseError("Green Button: the feed holds no IntervalBlock")
-    several = len(feed.usage_points) > 1
+    # usage points with energy readings, told apart by their full URL (ids repeat across customers)
+    points = sorted({_parent(m["up"], "MeterReading") or "" for m in feed.meter_readings.values()})
+    several = len(points) > 1
     rows, problems, skipped, read = [], [], 0, 0
     for block_href, up, readings in feed.blocks:
         read += len(readings)
@@ -149,6 +160,11 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
             problems.append(f"IntervalBlock {block_href.rsplit('/', 1)[-1]}: no MeterReading/ReadingType links to it")
             skipped += len(readings)
             continue
+        if rtype["accumulationBehaviour"] not in (None, DELTA_DATA):
+            problems.append(f"ReadingType accumulationBehaviour {rtype['accumulationBehaviour']}: register "
+                            "readings, not energy per interval; skipped")
+            skipped += len(readings)
+            continue
         if rtype["uom"] != WH or FLOWS.get(rtype["flowDirection"] or 1) is None:
             problems.append(f"ReadingType uom {rtype['uom']}, flowDirection {rtype['flowDirection']}: not energy "
                             "in Wh delivered or received; skipped")
@@ -156,9 +172,12 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
             continue
         point = _parent(meter_reading["up"], "MeterReading") or ""
         point_id = _usage_point_id(point)
-        esiid, meter = binding.usage_points.get(point_id, (binding.esiid, binding.meter))
-        if several and point_id not in binding.usage_points:
-            meter = f"{meter or 'gb'}-up{point_id}"  # keep several usage points apart
+        given = binding.usage_points.get(point_id, (None, None))
+        esiid, meter = given[0] or binding.esiid, given[1] or binding.meter
+        if several and not given[1]:
+            meter = f"{meter or 'gb'}-up{points.index(point) + 1}"  # keep several usage points apart
+        if meter and len(meter) > MAX_METER:
+            raise ParseError(f"Green Button: meter {meter[:50]!r} is longer than {MAX_METER} characters")
         scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
         channel = FLOWS[rtype["flowDirection"] or 1]
         for start, duration, value, quality in readings:
@@ -166,7 +185,7 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
                 skipped += 1  # daily/monthly bins and summaries are not intervals
                 continue
             rows.append((esiid, meter or UNKNOWN_METER, channel, start, duration // 60, value * scale,
-                         "estimated" if quality in ESTIMATED_QUALITIES else "actual"))
+                         "estimated" if quality else "actual"))
     if not rows:
         raise ParseError("Green Button: no energy interval readings of 60 minutes or less (uom 72); "
                          + "; ".join(problems[:3]))
@@ -180,7 +199,14 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
     invalid = frame["kwh"] < 0
     if invalid.any():
         problems.append(f"negative energy: {int(invalid.sum())} reading(s)")
-    dup = frame.duplicated(["esiid", "meter", "channel", "ts_utc"], keep="first") & ~invalid
+    key = ["esiid", "meter", "channel", "ts_utc"]
+    # one moment, two lengths (an hour and its first quarter): the finer reading is kept
+    frame = frame.sort_values(key + ["interval_minutes"], kind="mergesort")
+    invalid = frame["kwh"] < 0
+    dup = frame.duplicated(key, keep="first") & ~invalid
+    clash = dup & ~frame.duplicated(key + ["interval_minutes", "kwh", "quality"], keep="first")
+    if clash.any():
+        problems.append(f"a reading repeated with another value: {int(clash.sum())} reading(s); the first is kept")
     frame = frame[~invalid & ~dup]
     return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(invalid.sum()),
                            rows_skipped=skipped + int(dup.sum()), problems=problems)
