@@ -82,20 +82,40 @@ def smt_interval_csv(esiid: str, days: Iterable[dt.date], *, raw: bool = True, s
     return (newline.join(lines) + newline).encode()
 
 
+def daily_usage_csv(interval_csv: bytes) -> bytes:
+    """The daily meter reads matching an interval CSV (its consumption kWh per local day), as a
+    DailyMeterUsage CSV with running register readings."""
+    import csv
+    import io
+
+    totals: dict[tuple[str, str], float] = {}
+    for row in csv.DictReader(io.StringIO(interval_csv.decode())):
+        if row["CONSUMPTION_SURPLUSGENERATION"] == "Consumption" and row["USAGE_KWH"]:
+            key = (row["ESIID"].lstrip("'"), row["USAGE_DATE"])
+            totals[key] = totals.get(key, 0.0) + float(row["USAGE_KWH"])
+    lines, reading = ["ESIID,USAGE_DATE,REVISION_DATE,START_READING,END_READING,USAGE_KWH"], 10000.0
+    for (esiid, day), kwh in totals.items():
+        lines.append(f"{esiid},{day},{day} 23:59:59,{reading:.3f},{reading + kwh:.3f},{kwh:.3f}")
+        reading += kwh
+    return ("\n".join(lines) + "\n").encode()
+
+
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def seed_inbox(inbox, today: dt.date | None = None) -> list:
-    """Write a small sample into the inbox: two homes, one across the last fall-back day."""
+    """Write a small sample into the inbox: two homes, one across the last fall-back day, with
+    the daily meter reads of the first (they reconcile with its intervals)."""
     from pathlib import Path
 
     inbox = Path(inbox)
     inbox.mkdir(parents=True, exist_ok=True)
+    oncor = smt_interval_csv("10443720000000001", date_range(dt.date(2025, 10, 30), dt.date(2025, 11, 5)),
+                             raw=False, seed=1, estimated_days=[dt.date(2025, 11, 5)])
     files = {
-        "IntervalMeterUsage_sample_oncor.csv": smt_interval_csv(
-            "10443720000000001", date_range(dt.date(2025, 10, 30), dt.date(2025, 11, 5)), raw=False, seed=1,
-            estimated_days=[dt.date(2025, 11, 5)]),
+        "IntervalMeterUsage_sample_oncor.csv": oncor,
+        "DailyMeterUsage_sample_oncor.csv": daily_usage_csv(oncor),
         "IntervalMeterUsage_sample_centerpoint.csv": smt_interval_csv(
             "1008901000000000000001", date_range(dt.date(2026, 3, 6), dt.date(2026, 3, 10)), raw=True, seed=2,
             channels=("Consumption", "Surplus Generation")),

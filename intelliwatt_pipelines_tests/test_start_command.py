@@ -48,7 +48,9 @@ def test_start_command_ingests_the_sample_and_shows_it(tmp_path):
 
         done, runs = dev.wait_for(sample_done, 240, "the sample to be ingested")
         # Two sample homes: 7 days and 5 days, one run for the batch.
-        assert done == {"usage_intervals": 12, "daily_completeness": 12, "raw_files": None}
+        # and the first home's daily meter reads, each reconciled with its intervals
+        assert done == {"usage_intervals": 12, "daily_completeness": 12, "raw_files": None, "billing_reads": 7,
+                        "billing_reconciliation": 7}
         assert [r["jobName"] for r in runs] == ["inbox_ingest_job"]
 
         # The API runs next to Dagster, with local credentials made on first start.
