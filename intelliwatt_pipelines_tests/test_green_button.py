@@ -376,3 +376,40 @@ def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions
     days = {esiid_day_key("10443720009990080", f"2025-11-0{d}") for d in (1, 2, 3)}
     assert instance.get_materialized_partitions(USAGE_INTERVALS) == days
     assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == days
+
+
+def test_a_day_mixing_hours_and_quarter_hours_is_complete_when_covered(engine, store):
+    ingest(engine, store, smt_with_estimates("21"), SMT_SAMPLE.name, esiid=SMT_ESIID)
+    start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
+    ingest(engine, store, gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)]), "hourly.xml", esiid=SMT_ESIID)
+    c = daily_completeness.c
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(c.expected_intervals, c.actual_intervals, c.status, c.interval_minutes).where(
+            c.esiid == SMT_ESIID, c.local_date == dt.date(2025, 11, 3))).one()
+    assert tuple(row) == (96, 96, "complete", 15)  # 84 quarter-hours + 3 Green Button hours
+
+
+def test_a_file_that_failed_for_want_of_a_sidecar_is_bound_once_one_is_added(engine, store, tmp_path):
+    import os
+
+    from intelliwatt_pipelines.ingest.inbox import take_entry
+    from intelliwatt_pipelines.transport import LocalInbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    feed = inbox / "late.xml"
+    feed.write_bytes(quarter_feed())
+    transport = LocalInbox(inbox)
+    (first,) = transport.list_entries()
+    assert take_entry(engine, store, transport, first)[0].status == "failed"
+    (inbox / "late.xml.meta.json").write_text('{"esiid": "10443720009990081"}')
+    os.utime(feed, ns=(first.mtime_ns + 10**9, first.mtime_ns + 10**9))  # touched: offered again
+    (again,) = transport.list_entries()
+    assert take_entry(engine, store, transport, again)[0].status == "normalized"
+    u = usage_interval.c
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(u.esiid).distinct()).scalars().all() == ["10443720009990081"]
+    # the same bytes and sidecar again change nothing
+    os.utime(feed, ns=(first.mtime_ns + 2 * 10**9, first.mtime_ns + 2 * 10**9))
+    (third,) = transport.list_entries()
+    assert take_entry(engine, store, transport, third)[0].status == "known"

@@ -22,11 +22,15 @@ def daily_completeness(series: tuple, intervals: pd.DataFrame, dates: list[dt.da
     ``bound`` is (first real interval start, last real interval end) over everything stored for the
     series. A day inside it with no rows at all is a row of zeros with status ``gaps``; a day
     outside it with no rows gets no row. A day cut by the bound's edge is ``partial``.
-    Real readings are actual or estimated; ``actual_intervals`` counts them all.
+    Real readings are actual or estimated; ``actual_intervals`` counts them all. A day mixing
+    lengths (an hourly Green Button reading among SMT quarter-hours) is counted in its shortest
+    length: an hour counts as four quarter-hours, so covered time, not rows, decides.
     """
     df = intervals.assign(local_date=local_dates(intervals["ts_utc"]))
     real = df["quality"] != "filled"
-    df = df.assign(_real=real, _est=df["quality"] == "estimated", _filled=~real,
+    units = df["interval_minutes"] // df.groupby("local_date")["interval_minutes"].transform("min") \
+        if len(df) else df["interval_minutes"]
+    df = df.assign(_real=real * units, _est=(df["quality"] == "estimated") * units, _filled=~real * units,
                    _kwh_real=df["kwh"].where(real, 0.0), _kwh_filled=df["kwh"].where(~real, 0.0))
     found = df.groupby("local_date").agg(
         interval_minutes=("interval_minutes", "min"), actual_intervals=("_real", "sum"),

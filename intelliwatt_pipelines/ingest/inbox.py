@@ -18,7 +18,7 @@ from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
 from intelliwatt_pipelines.ingest.capture import Captured, capture_bytes, capture_stream
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, normalize_raw_file
-from intelliwatt_pipelines.ingest.sidecar import SUFFIX, read_sidecar, record_sidecar
+from intelliwatt_pipelines.ingest.sidecar import SUFFIX, read_sidecar, record_sidecar, sidecar_is_news
 from intelliwatt_pipelines.ingest.unpack import QuarantineError, UnpackLimits, package_kind, unpack
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.transport import RemoteEntry
@@ -59,8 +59,10 @@ def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *,
     """
     with inbox.open(entry) as stream:
         captured = capture_stream(engine, store, stream, filename=entry.name, source=inbox.source, on_chunk=on_chunk)
-    if captured.status == "received":  # new bytes, or a capture whose processing never finished
-        if (sidecar := read_sidecar(inbox, entry)) is not None:
+    sidecar = read_sidecar(inbox, entry)
+    if captured.status == "received" or (sidecar is not None and sidecar_is_news(engine, captured.raw_file_id, sidecar)):
+        # new bytes, a capture whose processing never finished, or a failed file given its sidecar late
+        if sidecar is not None:
             record_sidecar(engine, captured.raw_file_id, entry.name + SUFFIX, sidecar)
         outcomes = process_raw_file(engine, store, captured, run_id=run_id, options=options)
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.store import dialect_insert
-from intelliwatt_pipelines.cdm.tables import raw_file_hint
+from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_hint
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.transport import RemoteEntry
 
@@ -66,11 +66,25 @@ def read_sidecar(inbox, entry: RemoteEntry) -> bytes | None:
     return reader(entry.path + SUFFIX, MAX_BYTES + 1) if reader else None
 
 
+def _document(data: bytes) -> str:
+    return data[:MAX_BYTES].decode("utf-8", errors="replace")
+
+
+def sidecar_is_news(engine: sa.Engine, raw_file_id: int, data: bytes) -> bool:
+    """A known file that failed, now beside a sidecar it did not have (or a changed one): worth
+    processing again (touch the file after adding its sidecar, so the inbox offers it again)."""
+    with engine.connect() as conn:
+        status = conn.execute(sa.select(raw_file.c.status).where(raw_file.c.id == raw_file_id)).scalar()
+        recorded = conn.execute(sa.select(raw_file_hint.c.document).where(
+            raw_file_hint.c.raw_file_id == raw_file_id)).scalar()
+    return status == "failed" and recorded != _document(data)
+
+
 def record_sidecar(engine: sa.Engine, raw_file_id: int, origin: str, data: bytes) -> SidecarHint:
     hint = parse_sidecar(data)
     values = dict(esiid=hint.esiid, meter=hint.meter, error=hint.error,
                   usage_points=json.dumps({k: list(v) for k, v in hint.usage_points.items()}),
-                  origin=origin, document=data[:MAX_BYTES].decode("utf-8", errors="replace"),
+                  origin=origin, document=_document(data),
                   recorded_at=dt.datetime.now(dt.timezone.utc))
     with engine.begin() as conn:
         stmt = dialect_insert(conn, raw_file_hint).values(raw_file_id=raw_file_id, **values)

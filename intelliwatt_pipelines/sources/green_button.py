@@ -174,8 +174,8 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
         point_id = _usage_point_id(point)
         given = binding.usage_points.get(point_id, (None, None))
         esiid, meter = given[0] or binding.esiid, given[1] or binding.meter
-        if several and not given[1]:
-            meter = f"{meter or 'gb'}-up{points.index(point) + 1}"  # keep several usage points apart
+        if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart
+            meter = f"{meter or 'gb'}-up{points.index(point) + 1}"
         if meter and len(meter) > MAX_METER:
             raise ParseError(f"Green Button: meter {meter[:50]!r} is longer than {MAX_METER} characters")
         scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
