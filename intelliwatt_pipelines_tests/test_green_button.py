@@ -142,7 +142,8 @@ def test_several_usage_points_stay_apart():
     second = data.replace(b"UsagePoint/1", b"UsagePoint/2").split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0]
     both = data.replace(b"</feed>", b"<entry>" + second + b"</feed>")
     parsed = parse(both, Binding(esiid=ESIID))
-    assert sorted(parsed.frame["meter"].unique()) == ["gb-up1", "gb-up2"]
+    meters = sorted(parsed.frame["meter"].unique())
+    assert len(meters) == 2 and all(m.startswith("gb-up") for m in meters)
     assert len(parsed.frame) == 2 * len(parse(data, Binding(esiid=ESIID)).frame)
 
 
@@ -152,7 +153,13 @@ def test_usage_points_of_different_customers_with_the_same_id_stay_apart():
     entries = two.split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0].replace(b"ReadingType/07", b"ReadingType/08")
     both = one.replace(b"</feed>", b"<entry>" + entries + b"</feed>")
     frame = parse(both, Binding(esiid=ESIID)).frame
-    assert sorted(zip(frame["meter"], frame["kwh"])) == [("gb-up1", 1.0), ("gb-up2", 2.0)]
+    by_meter = dict(zip(frame["kwh"], frame["meter"]))
+    assert len(frame) == 2 and by_meter[1.0] != by_meter[2.0]
+    # a point keeps its meter name in every file that holds it with another point
+    three = gb_feed([(start, 3600, 3000)], customer=5).split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0]
+    other = two.replace(b"</feed>", b"<entry>" + three.replace(b"ReadingType/07", b"ReadingType/09") + b"</feed>")
+    frame2 = parse(other, Binding(esiid=ESIID)).frame
+    assert dict(zip(frame2["kwh"], frame2["meter"]))[2.0] == by_meter[2.0]
 
 
 def test_register_readings_are_not_energy_and_any_estimate_code_counts():
@@ -242,57 +249,58 @@ def test_smt_actual_beats_green_button_which_beats_estimated(engine, store, orde
     assert sorted(files) == ["green_button", "smt_interval"]
 
 
+def smt_without_hours(hours: tuple[str, ...]) -> bytes:
+    """The SMT sample without the given 11/03 hours (CST): a delivery that stops early."""
+    lines = SMT_SAMPLE.read_text().splitlines(keepends=True)
+    return "".join(line for line in lines
+                   if not (line.split(",")[1:2] == ["11/3/2025"] and line.split(",")[3].split(":")[0] in hours)).encode()
+
+
+def no_overlap(rows: dict) -> bool:
+    spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
+    return all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
 def test_hourly_green_button_never_double_counts_15_minute_smt(engine, store):
-    ingest(engine, store, SMT_SAMPLE.read_bytes(), SMT_SAMPLE.name, esiid=SMT_ESIID)
+    ingest(engine, store, smt_without_hours(("21", "22", "23")), SMT_SAMPLE.name, esiid=SMT_ESIID)
     before = stored_rows(engine)
-    # hourly readings over the whole of 11/03 (CST): 18 hours of SMT actual, 3 hours SMT estimated
+    # hourly readings over the whole of 11/03 (CST); SMT has quarter-hours up to 21:00
     start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
     outcome = ingest(engine, store, gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)]), "hourly.xml",
                      esiid=SMT_ESIID)
     assert outcome.status == "normalized"
     rows = stored_rows(engine)
-    hourly = {ts for ts, v in rows.items() if v[0] == 60}
-    assert {int(ts.timestamp()) for ts in hourly} == set(HOURS_11_03_LAST_3)  # only where SMT was estimated
-    for ts in hourly:  # the estimated quarter-hours under those hours are gone, not summed with them
-        assert not [t for t, v in rows.items() if v[0] == 15 and ts <= t < ts + pd.Timedelta(hours=1)]
-    assert len(rows) == len(before) - 12 + 3
-    # the stored slots never overlap
-    spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    hourly = {int(ts.timestamp()) for ts, v in rows.items() if v[0] == 60}
+    assert hourly == set(HOURS_11_03_LAST_3)  # only where no finer reading exists
+    assert len(rows) == len(before) + 3 and no_overlap(rows)
 
 
-def smt_with_estimates(hour: str = "20") -> bytes:
-    """The SMT sample with 3 of the 4 quarter-hours of 11/03 {hour}:00 CST estimated."""
-    lines = SMT_SAMPLE.read_text().splitlines(keepends=True)
-    out = []
-    for line in lines:
-        cells = line.split(",")
-        if len(cells) > 6 and cells[1] == "11/3/2025" and cells[3] in (f"{hour}:15", f"{hour}:30", f"{hour}:45"):
-            cells[6] = "E"
-        out.append(",".join(cells))
-    return "".join(out).encode()
+def test_mixed_lengths_end_the_same_whatever_arrives_first(engine, store):
+    import itertools
 
-
-def test_mixed_lengths_end_the_same_whatever_arrives_first(engine, store, tmp_path):
+    hour = int(pd.Timestamp("2025-11-04 02:00", tz="UTC").timestamp())  # 11/03 20:00 CST
     start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
-    hourly = gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)])
-    states = []
-    for order in ((smt_with_estimates(), hourly), (hourly, smt_with_estimates())):
+    files = {
+        "smt_partial.csv": smt_without_hours(("20", "21", "22", "23")),  # SMT stops at 20:00
+        "hourly.xml": gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)]),
+        "quarters.xml": gb_feed([(hour, 900, 700), (hour + 900, 900, 800)]),  # two quarters of 20:00
+    }
+    states = set()
+    for n, order in enumerate(itertools.permutations(files)):
         with engine.begin() as conn:
             conn.execute(usage_interval.delete())
-        for i, data in enumerate(order):  # new bytes each round, so nothing is deduplicated
-            ingest(engine, store, data + f"\n<!-- {len(states)} -->".encode() * data.startswith(b"<?xml"),
-                   f"f{len(states)}{i}.{'xml' if data.startswith(b'<?xml') else 'csv'}", esiid=SMT_ESIID)
-        states.append(stored_rows(engine))
-    assert states[0] == states[1]
-    rows = states[0]
-    spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # never two values for one moment
-    # 20:00 CST keeps its SMT quarter-hours (one is actual, which outranks Green Button); the all-
-    # estimated 21:00-23:00 hours are Green Button's
-    twenty = pd.Timestamp("2025-11-04 02:00", tz="UTC")
-    assert [rows[twenty + pd.Timedelta(minutes=15 * q)][3] for q in range(4)] == ["smt"] * 4
-    assert {int(ts.timestamp()) for ts, v in rows.items() if v[0] == 60} == set(HOURS_11_03_LAST_3)
+        for name in order:  # new bytes each round, so nothing is deduplicated by sha256
+            data = files[name] + (f"\n<!-- {n} -->".encode() if name.endswith(".xml") else b"\n" * (n + 1))
+            assert ingest(engine, store, data, f"{n}-{name}", esiid=SMT_ESIID).status == "normalized"
+        rows = stored_rows(engine)
+        assert no_overlap(rows)
+        states.add(tuple(sorted(rows.items())))
+    assert len(states) == 1  # all six orders end the same
+    rows = dict(states.pop())
+    hourly = {int(ts.timestamp()) for ts, v in rows.items() if v[0] == 60}
+    # 20:00 keeps its two real quarter-hours (finer real data wins); 21:00-23:00 are Green Button hours
+    assert hourly == set(HOURS_11_03_LAST_3)
+    assert [rows[pd.Timestamp(hour + 900 * q, unit="s", tz="UTC")][1] for q in range(2)] == [0.7, 0.8]
 
 
 def test_one_feed_mixing_lengths_keeps_one_value_per_moment():
@@ -301,7 +309,7 @@ def test_one_feed_mixing_lengths_keeps_one_value_per_moment():
     parsed = parse(gb_feed([(start, 3600, 2000)] + quarters), Binding(esiid=ESIID))
     # the hour and its first quarter share a start: the finer one is kept, the clash reported
     assert list(parsed.frame["interval_minutes"]) == [15, 15, 15, 15] and parsed.rows_skipped == 1
-    assert "repeated with another value" in parsed.problems[0]
+    assert "share a start" in parsed.problems[0]
 
 
 def test_one_feed_mixing_lengths_is_stored_without_overlap(engine, store):
@@ -379,7 +387,7 @@ def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions
 
 
 def test_a_day_mixing_hours_and_quarter_hours_is_complete_when_covered(engine, store):
-    ingest(engine, store, smt_with_estimates("21"), SMT_SAMPLE.name, esiid=SMT_ESIID)
+    ingest(engine, store, smt_without_hours(("21", "22", "23")), SMT_SAMPLE.name, esiid=SMT_ESIID)
     start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())
     ingest(engine, store, gb_feed([(start + 3600 * h, 3600, 5000) for h in range(24)]), "hourly.xml", esiid=SMT_ESIID)
     c = daily_completeness.c

@@ -5,14 +5,13 @@ later delivery). Across sources an ordered list of ``source:quality`` patterns d
 match ranking highest; ``*`` matches anything. A zero placeholder (``filled``) always ranks last,
 whatever the list says: a placeholder never overwrites a reading. Equal ranks fall back to the
 revision rules. The value that loses stays in its raw file (``raw_file_coverage`` lists it).
+Between values of different lengths the finer real data wins instead (see ``store._overlap_losers``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.config import DEFAULT_SOURCE_PRECEDENCE as DEFAULT
@@ -38,19 +37,6 @@ class Precedence:
     @property
     def last(self) -> int:
         return len(self.patterns) + 1
-
-    def rank(self, source: pd.Series, quality: pd.Series) -> np.ndarray:
-        """0 is the highest; unmatched real values rank after every pattern, placeholders after that."""
-        out = np.full(len(source), len(self.patterns), dtype=np.int64)
-        for i, (src, q) in reversed(list(enumerate(self.patterns))):
-            hit = np.ones(len(source), dtype=bool)
-            if src != "*":
-                hit &= (source == src).to_numpy()
-            if q != "*":
-                hit &= (quality == q).to_numpy()
-            out[hit] = i
-        out[(quality == "filled").to_numpy()] = self.last
-        return out
 
     def sql_rank(self, source, quality) -> sa.ColumnElement:
         whens = []

@@ -109,15 +109,16 @@ def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, r
     if frame.empty:
         return 0
     batch = newest_per_key(frame).assign(source=source, raw_file_id=raw_file_id)
-    batch, removed = _resolve_overlaps(conn, batch, precedence)
+    batch, removed = _resolve_overlaps(conn, batch)
     return removed + merge_rows(conn, usage_interval, batch, values=INTERVAL_VALUES,
                                 compared=("interval_minutes", "kwh", "quality", "revised_at"), precedence=precedence)
 
 
-def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Precedence) -> tuple[pd.DataFrame, int]:
-    """Slots covered at two interval lengths (hourly Green Button and 15-minute SMT, say) never
-    both stay: see ``_overlap_losers``. Returns the batch without its losers and the number of
-    stored rows deleted. Costs one small query per series unless lengths are really mixed."""
+def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Time covered at two interval lengths (hourly Green Button and 15-minute SMT, say) never
+    keeps both: see ``_overlap_losers``. Returns the batch without its losers and the number of
+    stored rows deleted. Costs one small query per series unless lengths are really mixed.
+    (Precedence decides between values of one length, in the upsert.)"""
     u = usage_interval.c
     kept, deleted = [], 0
     for (esiid, meter, channel), rows in batch.groupby(SERIES, sort=False):
@@ -132,10 +133,7 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Prec
         stored = pd.DataFrame(conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.quality, u.source)
                                            .where(*where)).all(), columns=["ts_utc", "interval_minutes", "quality", "source"])
         stored["ts_utc"] = pd.to_datetime(stored["ts_utc"], utc=True)
-        # the same slot at the same length again: the upsert decides between the two
-        same = stored.merge(rows[["ts_utc", "interval_minutes"]], how="left", indicator=True)["_merge"] == "both"
-        stored = stored[~same.to_numpy()]
-        lose_in, lose_stored = _overlap_losers(rows, stored, precedence)
+        lose_in, lose_stored = _overlap_losers(rows, stored)
         kept.append(rows[~lose_in])
         if lose_stored.any():
             gone = [ts.to_pydatetime() for ts in stored.loc[lose_stored, "ts_utc"]]
@@ -144,22 +142,24 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, precedence: Prec
     return (pd.concat(kept, ignore_index=True) if kept else batch.iloc[:0]), deleted
 
 
-def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame, precedence: Precedence) -> tuple[np.ndarray, np.ndarray]:
-    """Which incoming and stored rows give way where lengths overlap.
+def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which incoming and stored rows give way where lengths overlap: finer real data wins.
 
-    For each longer ("coarse") row and the shorter rows starting inside it, incoming or stored
-    alike: the shorter rows stay, and the coarse row goes, when any of them ranks at least as high
-    as it (so SMT actual quarter-hours beat a Green Button hour, and at equal rank the finer data
-    stays); otherwise the coarse row stays and every shorter row under it goes. The decision looks
-    only at the rows, not at which arrived first, so arrival order does not change the result.
+    For each longer ("coarse") row and the shorter rows starting inside it, incoming and stored
+    alike: if any of the shorter rows is a real reading (or the coarse row is only a placeholder),
+    the coarse row goes and the shorter rows stay; otherwise (only placeholders under a real
+    coarse reading) the shorter rows go. An hour cannot be split into quarter-hours without
+    inventing values, so where finer real data exists it is what stays, even if it covers only
+    part of the hour. The decision depends only on which rows exist, never on which came first,
+    and a stored row at the same start and length as an incoming one shares its fate.
     """
-    both = pd.concat([rows[["ts_utc", "interval_minutes", "quality", "source"]].assign(_new=True),
-                      stored.assign(_new=False)], ignore_index=True)
+    both = pd.concat([rows[["ts_utc", "interval_minutes", "quality"]].assign(_new=True),
+                      stored[["ts_utc", "interval_minutes", "quality"]].assign(_new=False)], ignore_index=True)
     order = np.argsort(both["ts_utc"].to_numpy(), kind="mergesort")
     both = both.iloc[order].reset_index(drop=True)
     start = (both["ts_utc"].astype("datetime64[us, UTC]").astype("int64") // 1_000_000).to_numpy()
     length = both["interval_minutes"].to_numpy().astype(np.int64)
-    rank = precedence.rank(both["source"], both["quality"])
+    real = (both["quality"] != "filled").to_numpy()
     first = np.searchsorted(start, start, side="left")
     stop = np.searchsorted(start, start + length * 60, side="left")
     counts = stop - first
@@ -168,15 +168,14 @@ def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame, precedence: Preced
     pair = length[fine] < length[coarse]
     coarse, fine = coarse[pair], fine[pair]
     coarse_loses = np.zeros(len(both), dtype=bool)
-    coarse_loses[coarse[rank[fine] <= rank[coarse]]] = True
+    coarse_loses[coarse[real[fine] | ~real[coarse]]] = True
     lose = coarse_loses.copy()
     lose[fine[~coarse_loses[coarse]]] = True
+    new = both["_new"].to_numpy()
     lose_in = np.zeros(len(rows), dtype=bool)
     lose_stored = np.zeros(len(stored), dtype=bool)
-    new = both["_new"].to_numpy()
-    positions = order  # both row i came from concat position order[i]
-    lose_in[positions[new & lose]] = True
-    lose_stored[positions[~new & lose] - len(rows)] = True
+    lose_in[order[new & lose]] = True  # both's row i came from concat position order[i]
+    lose_stored[order[~new & lose] - len(rows)] = True
     return lose_in, lose_stored
 
 

@@ -63,6 +63,8 @@ def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *,
     if captured.status == "received" or (sidecar is not None and sidecar_is_news(engine, captured.raw_file_id, sidecar)):
         # new bytes, a capture whose processing never finished, or a failed file given its sidecar late
         if sidecar is not None:
+            # back to received first: a crash before the end leaves the file to be offered again
+            _set_status(engine, captured.raw_file_id, "received", None, run_id)
             record_sidecar(engine, captured.raw_file_id, entry.name + SUFFIX, sidecar)
         outcomes = process_raw_file(engine, store, captured, run_id=run_id, options=options)
     else:

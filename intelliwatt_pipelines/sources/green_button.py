@@ -13,6 +13,7 @@ external entity) is refused before anything is expanded, and nothing is ever fet
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -174,8 +175,9 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
         point_id = _usage_point_id(point)
         given = binding.usage_points.get(point_id, (None, None))
         esiid, meter = given[0] or binding.esiid, given[1] or binding.meter
-        if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart
-            meter = f"{meter or 'gb'}-up{points.index(point) + 1}"
+        if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart,
+            # under a name that is the same in every file that holds the point
+            meter = f"{meter or 'gb'}-up{hashlib.sha256(point.encode()).hexdigest()[:8]}"
         if meter and len(meter) > MAX_METER:
             raise ParseError(f"Green Button: meter {meter[:50]!r} is longer than {MAX_METER} characters")
         scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
@@ -206,7 +208,8 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
     dup = frame.duplicated(key, keep="first") & ~invalid
     clash = dup & ~frame.duplicated(key + ["interval_minutes", "kwh", "quality"], keep="first")
     if clash.any():
-        problems.append(f"a reading repeated with another value: {int(clash.sum())} reading(s); the first is kept")
+        problems.append(f"{int(clash.sum())} reading(s) share a start with another value (or length); the "
+                        "finer, first one is kept")
     frame = frame[~invalid & ~dup]
     return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(invalid.sum()),
                            rows_skipped=skipped + int(dup.sum()), problems=problems)
