@@ -59,6 +59,9 @@ def _alembic_config(connection: sa.Connection) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x1E57A7E  # pg_advisory_xact_lock key held while migrating
+
+
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration. Safe to call on every start."""
     head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
@@ -67,4 +70,8 @@ def migrate(engine: sa.Engine) -> None:
         if current == head:
             return
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes starting together (a run, the API) must not migrate at the same time: the
+            # second waits here, then finds the schema current and does nothing.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(_alembic_config(conn), "head")
