@@ -198,13 +198,12 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
     frame["ts_utc"] = pd.to_datetime(frame.pop("ts"), unit="s", utc=True)
     frame["kwh"] = frame["kwh"].round(9)
     frame["revised_at"] = pd.NaT
-    invalid = frame["kwh"] < 0
-    if invalid.any():
-        problems.append(f"negative energy: {int(invalid.sum())} reading(s)")
     key = ["esiid", "meter", "channel", "ts_utc"]
     # one moment, two lengths (an hour and its first quarter): the finer reading is kept
     frame = frame.sort_values(key + ["interval_minutes"], kind="mergesort")
     invalid = frame["kwh"] < 0
+    if invalid.any():
+        problems.append(f"negative energy: {int(invalid.sum())} reading(s)")
     dup = frame.duplicated(key, keep="first") & ~invalid
     clash = dup & ~frame.duplicated(key + ["interval_minutes", "kwh", "quality"], keep="first")
     if clash.any():
