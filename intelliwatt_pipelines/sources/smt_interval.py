@@ -15,6 +15,7 @@ from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
     ParsedIntervals,
+    by_unique,
     Problems,
     check_esiids,
     check_kwh,
@@ -45,6 +46,10 @@ def matches(header_line: str) -> bool:
 
 def _minutes(clock: pd.Series) -> pd.Series:
     """Minutes after midnight for H:MM or HH:MM (seconds ignored); NaN when not a clock time."""
+    return by_unique(clock, _clock_minutes)
+
+
+def _clock_minutes(clock: pd.Series) -> pd.Series:
     parts = clock.str.extract(r"^([0-9]{1,2}):([0-9]{2})(?::[0-9]{2})?$")
     hours = pd.to_numeric(parts[0], errors="coerce")
     mins = pd.to_numeric(parts[1], errors="coerce")
@@ -60,7 +65,7 @@ def parse(text: str, *, meter: str | None = None) -> ParsedIntervals:
     n = len(raw)
     problems = Problems(n)
 
-    esiid = raw["ESIID"].str.lstrip("'")
+    esiid = by_unique(raw["ESIID"], lambda s: s.str.lstrip("'"))
     check_esiids(esiid, problems)
     day = parse_dates(raw["USAGE_DATE"], ["%m/%d/%Y", "%Y-%m-%d"])
     problems.flag(day.isna(), "USAGE_DATE is not a date (2000-2099)")
@@ -74,10 +79,10 @@ def parse(text: str, *, meter: str | None = None) -> ParsedIntervals:
     # That row is placed by its end time, the field SMT gets right; any other odd span is invalid.
     start = start.where(~malformed, end - INTERVAL_MINUTES)
     problems.flag(((end - start) % 1440) != INTERVAL_MINUTES, "interval is not 15 minutes long")
-    channel = raw["CONSUMPTION_SURPLUSGENERATION"].str.lower().map(CHANNELS)
+    channel = by_unique(raw["CONSUMPTION_SURPLUSGENERATION"], lambda s: s.str.lower().map(CHANNELS))
     problems.flag(channel.isna(), "CONSUMPTION_SURPLUSGENERATION is not Consumption or Surplus Generation")
     kwh = check_kwh(raw["USAGE_KWH"], problems)
-    quality = raw["ESTIMATED_ACTUAL"].str.upper().map(QUALITIES)
+    quality = by_unique(raw["ESTIMATED_ACTUAL"], lambda s: s.str.upper().map(QUALITIES))
     problems.flag(quality.isna() & kwh.notna(), "ESTIMATED_ACTUAL is not A or E")
 
     frame = pd.DataFrame({
