@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
-from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, expected_intervals, local_dates
+from intelliwatt_pipelines.cdm.normalize import SERIES, days_bounds_utc, local_dates
 
 COLUMNS = SERIES + [
     "local_date", "interval_minutes", "expected_intervals", "actual_intervals", "estimated_intervals",
@@ -39,16 +39,16 @@ def daily_completeness(series: tuple, intervals: pd.DataFrame, dates: list[dt.da
     ).to_dict("index")
     step = int(df["interval_minutes"].min()) if len(df) else DEFAULT_INTERVAL_MINUTES
     rows = []
-    for day in dates:
+    starts, ends = days_bounds_utc(dates)
+    for day, start, end in zip(dates, starts, ends):
         counts = found.get(day)
-        start, end = day_bounds_utc(day)
         if counts is None:
             if bound is None or end <= bound[0] or start >= bound[1]:
                 continue
             counts = dict(interval_minutes=step, actual_intervals=0, estimated_intervals=0, filled_intervals=0,
                           kwh_real=0.0, kwh_filled=0.0)
         minutes = int(counts["interval_minutes"])
-        expected = expected_intervals(day, minutes)
+        expected = int((end - start) / pd.Timedelta(minutes=minutes))
         actual = int(counts["actual_intervals"])
         rows.append({
             **dict(zip(SERIES, series)), "local_date": day, "interval_minutes": minutes,

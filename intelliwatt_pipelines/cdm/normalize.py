@@ -75,6 +75,14 @@ def day_bounds_utc(day: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start.tz_convert("UTC"), end.tz_convert("UTC")
 
 
+def days_bounds_utc(days: list[dt.date]) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """``day_bounds_utc`` for many days at once (vectorized: a year of days in one call)."""
+    midnights = pd.DatetimeIndex(pd.to_datetime(list(days)))
+    def utc(local: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        return local.tz_localize(CENTRAL_TZ).tz_convert("UTC")
+    return utc(midnights), utc(midnights + pd.Timedelta(days=1))
+
+
 def expected_intervals(day: dt.date, interval_minutes: int) -> int:
     start, end = day_bounds_utc(day)
     return int((end - start) / pd.Timedelta(minutes=interval_minutes))
