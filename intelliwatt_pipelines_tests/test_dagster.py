@@ -176,6 +176,28 @@ def test_postgres_instance_config_from_deploy(tmp_path, settings, postgres_url, 
     engine.dispose()
 
 
+def test_partition_events_are_stored_in_batches_on_postgres_and_mark_exactly_the_days(settings, pg_instance,
+                                                                                      expected, monkeypatch):
+    from dagster._core.storage.event_log.base import EventLogStorage
+
+    batches = []
+    store_batch = type(pg_instance.event_log_storage).store_event_batch
+    monkeypatch.setattr(type(pg_instance.event_log_storage), "store_event_batch",
+                        lambda self, events: (batches.append((len(events), sorted({e.dagster_event.asset_key.to_user_string() for e in events}))), store_batch(self, events))[1])
+    assert issubclass(type(pg_instance.event_log_storage), EventLogStorage)
+    copy_sample(FALLBACK, settings.inbox_dir)
+    copy_sample(SPRING, settings.inbox_dir)
+    defs = build_defs(settings)
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
+    assert run_ingest(defs, pg_instance, sensor_tick(defs, pg_instance).run_requests[0]).success
+
+    want = {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+    assert pg_instance.get_materialized_partitions(USAGE_INTERVALS) == want
+    assert pg_instance.get_materialized_partitions(DAILY_COMPLETENESS) == want
+    # one batch per asset, not one write per (ESIID, day)
+    assert sorted(batches) == [(len(want), ["daily_completeness"]), (len(want), ["usage_intervals"])]
+
+
 def test_sensor_offers_a_batch_again_when_its_claim_is_stale(settings, instance):
     from intelliwatt_pipelines.defs import sensors
 

@@ -30,6 +30,10 @@ from intelliwatt_pipelines.defs.resources import (
 from intelliwatt_pipelines.defs.sensors import build_inbox_sensor, build_upload_sensor
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
+# Store the per-(ESIID, day) materializations an ingest run reports in batches of this many events
+# (one transaction each on PostgreSQL storage instead of one per event); see assets.log_materializations.
+os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
+
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
 BILLING_REBUILD_JOB = "billing_rebuild_job"
