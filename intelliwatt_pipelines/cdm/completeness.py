@@ -15,9 +15,20 @@ COLUMNS = SERIES + [
 DEFAULT_INTERVAL_MINUTES = 15
 
 
-def daily_completeness(series: tuple, intervals: pd.DataFrame, dates: list[dt.date],
+AGGREGATES = ["local_date", "interval_minutes", "quality", "n", "kwh"]
+
+
+def day_aggregates(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per Central day, interval length and quality: how many intervals and their kWh. This is all
+    completeness needs (PostgreSQL computes the same with GROUP BY, see store.read_day_aggregates)."""
+    df = intervals.assign(local_date=local_dates(intervals["ts_utc"]))
+    return (df.groupby(["local_date", "interval_minutes", "quality"]).agg(n=("kwh", "size"), kwh=("kwh", "sum"))
+            .reset_index()[AGGREGATES])
+
+
+def daily_completeness(series: tuple, aggregates: pd.DataFrame, dates: list[dt.date],
                        bound: tuple[pd.Timestamp, pd.Timestamp] | None) -> pd.DataFrame:
-    """Rows for one series' ``dates``, from its stored ``intervals`` on those days.
+    """Rows for one series' ``dates``, from the ``day_aggregates`` of its stored intervals on those days.
 
     ``bound`` is (first real interval start, last real interval end) over everything stored for the
     series. A day inside it with no rows at all is a row of zeros with status ``gaps``; a day
@@ -26,10 +37,10 @@ def daily_completeness(series: tuple, intervals: pd.DataFrame, dates: list[dt.da
     lengths (an hourly Green Button reading among SMT quarter-hours) is counted in its shortest
     length: an hour counts as four quarter-hours, so covered time, not rows, decides.
     """
-    df = intervals.assign(local_date=local_dates(intervals["ts_utc"]))
+    df = aggregates
     real = df["quality"] != "filled"
-    units = df["interval_minutes"] // df.groupby("local_date")["interval_minutes"].transform("min") \
-        if len(df) else df["interval_minutes"]
+    units = (df["interval_minutes"] // df.groupby("local_date")["interval_minutes"].transform("min") * df["n"]) \
+        if len(df) else df["n"]
     df = df.assign(_real=real * units, _est=(df["quality"] == "estimated") * units, _filled=~real * units,
                    _kwh_real=df["kwh"].where(real, 0.0), _kwh_filled=df["kwh"].where(~real, 0.0))
     found = df.groupby("local_date").agg(

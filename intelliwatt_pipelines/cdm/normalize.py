@@ -40,32 +40,43 @@ def add_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
             before = present[present.searchsorted(missing) - 1]
             missing = missing[(after - before) <= MAX_FILLED_GAP]
         if len(missing):
-            parts.append(pd.DataFrame({
+            parts.append(typed_frame(pd.DataFrame({
                 "esiid": esiid, "meter": meter, "channel": channel, "ts_utc": missing,
                 "interval_minutes": step, "kwh": 0.0, "quality": "filled", "revised_at": pd.NaT,
-            }))
-    return typed_frame(pd.concat(parts, ignore_index=True)) if len(parts) > 1 else frame
+            })))
+    # both sides already typed: concatenating keeps the dtypes without converting the whole frame again
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else frame
 
 
 def newest_per_key(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep one row per key: the same winner the warehouse upsert would pick.
 
     Order: a real reading beats a placeholder; then the later revision; then actual beats
-    estimated; at a full tie the later row (the later delivery) wins.
+    estimated; at a full tie the later row (the later delivery) wins. The result is sorted by key.
     """
     if frame.empty:
         return frame
-    ranked = frame.assign(
-        _real=(frame["quality"] != "filled").astype("int8"),
-        _q=frame["quality"].map(QUALITY_RANK).astype("int8"),
-        _pos=np.arange(len(frame)),
-    )
-    ranked = ranked.sort_values(KEY + ["_real", "revised_at", "_q", "_pos"], na_position="first", kind="mergesort")
-    return ranked.drop_duplicates(KEY, keep="last")[INTERVAL_COLUMNS].reset_index(drop=True)
+    # numpy lexsort on integer codes (series codes in sorted order): sorting 35,040 rows by three
+    # string columns in pandas took longer than the rest of this function by far.
+    series = [pd.factorize(frame[c], sort=True)[0] for c in SERIES]
+    ts = frame["ts_utc"].array.asi8
+    revised = frame["revised_at"].array.asi8  # NaT is the smallest int64: no revision sorts first
+    real = (frame["quality"] != "filled").to_numpy()
+    quality = frame["quality"].map(QUALITY_RANK).to_numpy()
+    order = np.lexsort((np.arange(len(frame)), quality, revised, real, ts, *reversed(series)))
+    keys = np.stack([*series, ts], axis=1)[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (keys[1:] != keys[:-1]).any(axis=1)
+    return frame.iloc[order[last]][INTERVAL_COLUMNS].reset_index(drop=True)
 
 
 def local_dates(ts_utc: pd.Series) -> pd.Series:
-    return ts_utc.dt.tz_convert(CENTRAL_TZ).dt.date
+    """Central local date (``datetime.date``) of each UTC instant. Dates are made once per distinct
+    day: a year of quarter-hours has 365 of them, and making 35,040 date objects costs more."""
+    days = ts_utc.dt.tz_convert(CENTRAL_TZ).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    codes, uniques = pd.factorize(days, use_na_sentinel=True)
+    dates = np.array([pd.Timestamp(d).date() for d in uniques] + [pd.NaT], dtype=object)
+    return pd.Series(dates[codes], index=ts_utc.index, dtype=object)
 
 
 def day_bounds_utc(day: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:

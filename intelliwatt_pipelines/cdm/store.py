@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUMNS
+from intelliwatt_pipelines.cdm.completeness import AGGREGATES, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
 from intelliwatt_pipelines.cdm.pgcopy import binary_payload
+from intelliwatt_pipelines.config import CENTRAL_TZ
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import (
@@ -255,30 +257,39 @@ def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -
 
 def read_intervals(conn: sa.Connection, esiid: str, meter: str, channel: str,
                    start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    where = (esiid, meter, channel, start.to_pydatetime(), end.to_pydatetime())
-    if conn.dialect.name == "postgresql":
-        # Plain tuples with epoch microseconds: a year of rows through SQLAlchemy Row objects and
-        # Python datetimes cost more than computing completeness from them.
-        cursor = conn.connection.dbapi_connection.cursor()
-        cursor.execute("SELECT (extract(epoch FROM ts_utc) * 1000000)::bigint, interval_minutes, kwh, quality "
-                       "FROM usage_interval WHERE esiid = %s AND meter = %s AND channel = %s "
-                       "AND ts_utc >= %s AND ts_utc < %s", where)
-        rows = cursor.fetchall()
-    else:
-        t = usage_interval.c
-        rows = conn.execute(
-            sa.select(t.ts_utc, t.interval_minutes, t.kwh, t.quality)
-            .where(t.esiid == esiid, t.meter == meter, t.channel == channel, t.ts_utc >= where[3], t.ts_utc < where[4])
-        ).all()
+    t = usage_interval.c
+    rows = conn.execute(
+        sa.select(t.ts_utc, t.interval_minutes, t.kwh, t.quality)
+        .where(t.esiid == esiid, t.meter == meter, t.channel == channel,
+               t.ts_utc >= start.to_pydatetime(), t.ts_utc < end.to_pydatetime())).all()
+    # column by column: a DataFrame built from Row objects costs ten times more
     ts, minutes, kwh, quality = zip(*rows) if rows else ((), (), (), ())
-    stamps = pd.to_datetime(np.array(ts, dtype=np.int64), unit="us", utc=True) if conn.dialect.name == "postgresql" \
-        else pd.to_datetime(pd.Series(ts, dtype=object), utc=True)
+    n = len(rows)
     return pd.DataFrame({
         "esiid": esiid, "meter": meter, "channel": channel,
-        "ts_utc": pd.Series(stamps, index=pd.RangeIndex(len(rows))).astype("datetime64[us, UTC]"),
+        "ts_utc": pd.to_datetime(pd.Series(ts, dtype=object, index=pd.RangeIndex(n)), utc=True)
+        .astype("datetime64[us, UTC]"),
         "interval_minutes": np.array(minutes, dtype=np.int64), "kwh": np.array(kwh, dtype=np.float64),
-        "quality": pd.Series(quality, dtype=object),
-    }, index=pd.RangeIndex(len(rows)))
+        "quality": pd.Series(quality, dtype=object, index=pd.RangeIndex(n)),
+    }, index=pd.RangeIndex(n))
+
+
+def read_day_aggregates(conn: sa.Connection, esiid: str, meter: str, channel: str,
+                        start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """``completeness.day_aggregates`` of one series' intervals in [start, end). PostgreSQL groups
+    by Central day itself (a few hundred rows back instead of a year of intervals); SQLite has no
+    time zones, so there the intervals are read and grouped in pandas."""
+    if conn.dialect.name != "postgresql":
+        return day_aggregates(read_intervals(conn, esiid, meter, channel, start, end))
+    u = usage_interval.c
+    day = sa.cast(sa.func.timezone(CENTRAL_TZ, u.ts_utc), sa.Date).label("local_date")
+    rows = conn.execute(
+        sa.select(day, u.interval_minutes, u.quality, sa.func.count().label("n"), sa.func.sum(u.kwh).label("kwh"))
+        .where(u.esiid == esiid, u.meter == meter, u.channel == channel,
+               u.ts_utc >= start.to_pydatetime(), u.ts_utc < end.to_pydatetime())
+        .group_by(day, u.interval_minutes, u.quality)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=AGGREGATES).astype(
+        {"interval_minutes": "int64", "n": "int64", "kwh": "float64"})
 
 
 def series_bounds(conn: sa.Connection, esiid: str, meter: str, channel: str) -> tuple | None:
@@ -324,7 +335,7 @@ def refresh_completeness(conn: sa.Connection, days: pd.DataFrame,
         dates = [lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)]
         start, _ = day_bounds_utc(lo)
         _, end = day_bounds_utc(hi)
-        rows = compute_completeness(key, read_intervals(conn, *key, start, end), dates, series_bounds(conn, *key))
+        rows = compute_completeness(key, read_day_aggregates(conn, *key, start, end), dates, series_bounds(conn, *key))
         _delete_completeness(conn, key, set(dates) - set(rows["local_date"]))
         _upsert_completeness(conn, rows)
         out.append(rows)
@@ -340,16 +351,23 @@ def previous_spans(conn: sa.Connection, frame: pd.DataFrame) -> dict[tuple, tupl
 def _upsert_completeness(conn: sa.Connection, rows: pd.DataFrame) -> None:
     if rows.empty:
         return
-    records = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-               for r in rows.to_dict("records")]
     values = [c for c in COMPLETENESS_COLUMNS if c not in SERIES + ["local_date"]]
-    stmt = dialect_insert(conn, daily_completeness)
+    if conn.dialect.name == "postgresql":  # a year of days: one COPY and one statement
+        stage = _stage(conn, daily_completeness)
+        _load(conn, stage, rows[[c.name for c in daily_completeness.columns]])
+        stmt = dialect_insert(conn, daily_completeness).from_select(
+            [c.name for c in daily_completeness.columns], sa.select(*stage.c).where(sa.true()))
+        params = None
+    else:
+        stmt = dialect_insert(conn, daily_completeness)
+        params = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+                  for r in rows.to_dict("records")]
     stmt = stmt.on_conflict_do_update(
         index_elements=SERIES + ["local_date"],
         set_={c: getattr(stmt.excluded, c) for c in values},
         where=sa.or_(*[getattr(stmt.excluded, c).is_distinct_from(daily_completeness.c[c]) for c in values]),
     )
-    conn.execute(stmt, records)  # executemany: compiled once and cached, whatever the row count
+    conn.execute(stmt, params)  # SQLite: executemany, compiled once and cached
 
 
 def _delete_completeness(conn: sa.Connection, key: tuple, dates: Iterable[dt.date]) -> None:

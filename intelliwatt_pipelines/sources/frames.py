@@ -42,7 +42,8 @@ def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Coerce to the canonical dtypes (strings as str, times as UTC datetimes)."""
     out = pd.DataFrame(index=df.index)
     for col in ("esiid", "meter", "channel", "quality"):
-        out[col] = df[col].astype(str) if len(df) else pd.Series([], dtype=str)
+        # few distinct values per file: convert those, not every row
+        out[col] = by_unique(df[col], lambda s: s.astype(str)) if len(df) else pd.Series([], dtype=str)
     out["ts_utc"] = pd.to_datetime(df["ts_utc"], utc=True).astype("datetime64[us, UTC]")
     out["interval_minutes"] = df["interval_minutes"].astype("int64")
     out["kwh"] = df["kwh"].astype("float64")
