@@ -176,7 +176,7 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame) -> tuple[pd.Data
     keeps both: see ``_overlap_losers``. Returns the batch without its losers and the number of
     stored rows deleted. Costs one small query per series unless lengths are really mixed.
     (Precedence decides between values of one length, in the upsert.) The flag says whether no
-    stored row lies in any series' time range (then nothing can conflict)."""
+    stored row lies in any series' time range (then no key can conflict)."""
     u = usage_interval.c
     kept, deleted, fresh = [], 0, True
     for (esiid, meter, channel), rows in batch.groupby(SERIES, sort=False):
@@ -184,8 +184,13 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame) -> tuple[pd.Data
         hi = rows["ts_utc"].max() + pd.Timedelta(minutes=int(rows["interval_minutes"].max()))
         where = [u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc >= lo.to_pydatetime(),
                  u.ts_utc < hi.to_pydatetime()]
-        lengths = set(conn.execute(sa.select(u.interval_minutes).distinct().where(*where)).scalars())
-        fresh = fresh and not lengths
+        first, last = rows["ts_utc"].min().to_pydatetime(), rows["ts_utc"].max().to_pydatetime()
+        inside = sa.func.sum(sa.case((sa.and_(u.ts_utc >= first, u.ts_utc <= last), 1), else_=0))
+        found = conn.execute(sa.select(u.interval_minutes, inside).where(*where).group_by(u.interval_minutes)).all()
+        lengths = {minutes for minutes, _ in found}
+        # no stored row between the batch's first and last start: the next days of a series (a
+        # daily delivery, a chunk of a large file) are as fresh as a first delivery
+        fresh = fresh and not any(n for _, n in found)
         if len(lengths | set(rows["interval_minutes"])) <= 1:
             kept.append(rows)
             continue
@@ -238,14 +243,24 @@ def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame) -> tuple[np.ndarra
     return lose_in, lose_stored
 
 
-def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame) -> None:
-    """Record which series and local days a raw file holds (for rebuilding from raw)."""
-    if frame.empty:
+def coverage_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per series in a frame: first and last local day and the number of intervals."""
+    return (frame.assign(local_date=local_dates(frame["ts_utc"]))
+            .groupby(SERIES, sort=False)
+            .agg(first_local_date=("local_date", "min"), last_local_date=("local_date", "max"),
+                 intervals=("ts_utc", "size")).reset_index())
+
+
+def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame | None = None, *,
+                   coverage: pd.DataFrame | None = None) -> None:
+    """Record which series and local days a raw file holds (for rebuilding from raw): from its
+    frame, or from ``coverage_of`` of its parts (summed here) when it was written in chunks."""
+    cov = coverage_of(frame) if frame is not None and not frame.empty else coverage
+    if cov is None or cov.empty:
         return
-    cov = (frame.assign(local_date=local_dates(frame["ts_utc"]))
-           .groupby(SERIES, sort=False)
-           .agg(first_local_date=("local_date", "min"), last_local_date=("local_date", "max"),
-                intervals=("ts_utc", "size")).reset_index())
+    cov = cov.groupby(SERIES, sort=False).agg(first_local_date=("first_local_date", "min"),
+                                              last_local_date=("last_local_date", "max"),
+                                              intervals=("intervals", "sum")).reset_index()
     rows = [dict(r, raw_file_id=raw_file_id, intervals=int(r["intervals"])) for r in cov.to_dict("records")]
     stmt = dialect_insert(conn, raw_file_coverage).values(rows)
     stmt = stmt.on_conflict_do_update(

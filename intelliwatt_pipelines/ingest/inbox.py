@@ -80,12 +80,14 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
     """Normalize a captured file; a package is unpacked first, each CSV becoming a child raw file."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(raw_file).where(raw_file.c.id == captured.raw_file_id)).one()
-    data = store.get(row.sha256)
-    if not package_kind(data[:64], row.filename):
+    with store.open(row.sha256) as stream:  # the head decides; a large CSV is never read whole here
+        head = stream.read(64)
+    if not package_kind(head, row.filename):
         return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
                                    fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
                                    precedence=options.precedence)]
     package = FileOutcome(raw_file_id=row.id, filename=row.filename, status="normalized", kind=row.kind)
+    data = store.get(row.sha256)
     try:
         members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
                          limits=options.limits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -18,10 +19,15 @@ from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, ra
 from intelliwatt_pipelines.ingest.sidecar import SidecarHint, stored_hint
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
-from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
+from intelliwatt_pipelines.sources import smt_interval
+from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, detect_kind, esiid_from_filename, meter_from_filename
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 
 MAX_ERROR_CHARS = 4000
+# SMT interval CSVs from this size on are read from the raw store as a stream and written in chunks
+# of whole days (a 100 MB file parsed whole peaked near 1 GB of memory).
+STREAM_MIN_BYTES = 16 * 1024 * 1024
+STREAM_CHUNK_ROWS = 100_000
 # Errors that say "these rows are wrong", as opposed to "the database is unreachable" (those fail the run).
 REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
@@ -110,6 +116,11 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
     with engine.connect() as conn:
         row = _raw_row(conn, raw_file_id)
         hints = _hints(conn, row, fallback_esiid)
+    if row.size_bytes >= STREAM_MIN_BYTES and _is_smt_interval_csv(store, row):
+        streamed = _normalize_streamed(engine, store, row, hints, run_id=run_id, max_invalid_fraction=max_invalid_fraction,
+                                       tolerance=tolerance, precedence=precedence)
+        if streamed is not None:
+            return streamed
     outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind,
                           parent_id=row.parent_id)
     try:
@@ -162,6 +173,98 @@ def _write_intervals(conn: sa.Connection, row, parsed: ParsedIntervals, frame: p
     # the intervals under billing reads changed: their reconciliation may have too
     outcome.reconciliation = cdm_billing.reconcile_days(conn, outcome.days, tolerance)
     outcome.kwh = float(parsed.frame["kwh"].sum())
+
+
+def _is_smt_interval_csv(store: RawStore, row) -> bool:
+    with store.open(row.sha256) as stream:
+        head = stream.read(65536)
+    return b"\x00" not in head and detect_kind(head, row.filename) == smt_interval.KIND
+
+
+class _Refused(Exception):
+    """A streamed file turned out to be one that must not land (too many invalid rows, no readings)."""
+
+
+def _normalize_streamed(engine: sa.Engine, store: RawStore, row, hints: Hints, *, run_id: str | None,
+                        max_invalid_fraction: float, tolerance: Tolerance, precedence: Precedence) -> FileOutcome | None:
+    """``normalize_raw_file`` for a large SMT interval CSV: read from the raw store as a stream and
+    written in chunks of whole days, in one transaction, so memory stays bounded by the chunk size,
+    not the file's. The outcome is the one the whole-file path gives. None when the file's days are
+    not grouped (the caller parses it whole)."""
+    outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=smt_interval.KIND,
+                          parent_id=row.parent_id)
+    totals = ParsedIntervals(kind=smt_interval.KIND, frame=pd.DataFrame(columns=["esiid"]), rows_read=0)
+    parts: dict[str, list[pd.DataFrame]] = {"days": [], "completeness": [], "reconciliation": [], "coverage": []}
+    esiids: set[str] = set()
+    try:
+        with engine.begin() as conn, store.open(row.sha256) as raw, \
+                io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            last = pd.DataFrame()  # each series' last interval so far: placeholders across chunk edges
+            for parsed in smt_interval.parse_chunks(text, meter=hints.meter, rows=STREAM_CHUNK_ROWS):
+                totals.rows_read += parsed.rows_read
+                totals.rows_invalid += parsed.rows_invalid
+                totals.rows_skipped += parsed.rows_skipped
+                totals.problems += parsed.problems
+                if parsed.frame.empty:
+                    continue
+                frame = _placeholders_after(parsed.frame, last)
+                last = _last_per_series(pd.concat([last, frame], ignore_index=True))
+                esiids |= set(parsed.frame["esiid"])
+                outcome.rows_valid += len(parsed.frame)
+                outcome.kwh += float(parsed.frame["kwh"].sum())
+                _write_chunk(conn, row, frame, outcome, parts, tolerance, precedence)
+            totals.frame = pd.DataFrame({"esiid": sorted(esiids)})
+            outcome.rows_read, outcome.rows_invalid, outcome.rows_skipped = \
+                totals.rows_read, totals.rows_invalid, totals.rows_skipped
+            if error := _invalid_error(totals, max_invalid_fraction):
+                raise _Refused(error)
+            if not esiids:
+                raise _Refused("file holds no readings")
+            cdm_store.write_coverage(conn, row.id, coverage=pd.concat(parts["coverage"], ignore_index=True))
+            outcome.days = pd.concat(parts["days"], ignore_index=True).drop_duplicates()
+            outcome.completeness = pd.concat(parts["completeness"], ignore_index=True)
+            outcome.reconciliation = pd.concat(parts["reconciliation"], ignore_index=True)
+            _finish(conn, totals, totals.frame, hints, outcome, run_id)
+    except smt_interval.NotGroupedByDay:
+        return None
+    except (ParseError, _Refused) as exc:
+        outcome.status, outcome.error = "failed", str(exc)
+    except REFUSED as exc:
+        orig = getattr(exc, "orig", None) or exc
+        outcome.status = "failed"
+        outcome.error = f"the warehouse refused the rows ({type(orig).__name__}): {str(orig).splitlines()[0]}"
+    if outcome.status == "failed":  # the transaction rolled back: nothing of the file was written
+        outcome.rows_written, outcome.kwh = 0, 0.0
+        outcome.days = pd.DataFrame(columns=SERIES + ["local_date"])
+        outcome.completeness = outcome.reconciliation = pd.DataFrame()
+        _fail(engine, outcome, run_id)
+    return outcome
+
+
+def _placeholders_after(frame: pd.DataFrame, last: pd.DataFrame) -> pd.DataFrame:
+    """``add_placeholders`` for one chunk, seeing each series' last interval of earlier chunks, so a
+    hole across a chunk edge is filled as it would be in the whole file."""
+    anchors = last.merge(frame[SERIES].drop_duplicates(), on=SERIES) if len(last) else last
+    if anchors.empty:
+        return add_placeholders(frame)
+    return add_placeholders(pd.concat([anchors, frame], ignore_index=True)).iloc[len(anchors):] \
+        .reset_index(drop=True)
+
+
+def _last_per_series(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("ts_utc", kind="mergesort").drop_duplicates(SERIES, keep="last")[frame.columns]
+
+
+def _write_chunk(conn: sa.Connection, row, frame: pd.DataFrame, outcome: FileOutcome, parts: dict,
+                 tolerance: Tolerance, precedence: Precedence) -> None:
+    previous = cdm_store.previous_spans(conn, frame)
+    outcome.rows_written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[smt_interval.KIND],
+                                                       raw_file_id=row.id, precedence=precedence)
+    parts["coverage"].append(cdm_store.coverage_of(frame))
+    days = touched_days(frame)
+    parts["days"].append(days)
+    parts["completeness"].append(cdm_store.refresh_completeness(conn, days, previous))
+    parts["reconciliation"].append(cdm_billing.reconcile_days(conn, days, tolerance))
 
 
 def _write_reads(conn: sa.Connection, row, parsed: ParsedBillingReads, outcome: FileOutcome,

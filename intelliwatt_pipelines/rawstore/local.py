@@ -118,3 +118,7 @@ class LocalRawStore:
 
     def get(self, sha256: str) -> bytes:
         return self._path(sha256).read_bytes()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored bytes as a stream (large files are parsed without holding them in memory)."""
+        return open(self._path(sha256), "rb")

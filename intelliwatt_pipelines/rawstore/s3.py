@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -72,5 +73,13 @@ class S3RawStore:
 
     def get(self, sha256: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(sha256))["Body"].read()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored bytes as a seekable local stream: downloaded to a temporary file, so memory
+        stays bounded whatever the object's size."""
+        out = tempfile.TemporaryFile()
+        self.client.download_fileobj(self.bucket, self._key(sha256), out)
+        out.seek(0)
+        return out
 
 

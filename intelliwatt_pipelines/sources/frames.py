@@ -68,16 +68,38 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip().strip("\r")
 
 
+CSV_OPTIONS = dict(dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
+CSV_ERRORS = (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError)
+
+
 def read_csv_text(text: str) -> pd.DataFrame:
     """All cells as stripped strings, header names lower-cased; malformed CSV is a ParseError."""
     try:
         with warnings.catch_warnings():
             # pandas warns, then drops cells, when a row has more fields than the header: refuse.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
-                              index_col=False)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError) as exc:
+            raw = pd.read_csv(io.StringIO(text), **CSV_OPTIONS)
+    except CSV_ERRORS as exc:
         raise ParseError(f"malformed CSV: {exc}".strip()) from None
+    return clean_cells(raw)
+
+
+def read_csv_chunks(stream, rows: int):
+    """``read_csv_text`` over a text stream, ``rows`` rows at a time (row index continues across
+    chunks). Malformed CSV and text that is not UTF-8 are ParseErrors, wherever they are met."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            for chunk in pd.read_csv(stream, chunksize=rows, **CSV_OPTIONS):
+                yield clean_cells(chunk)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"file is not UTF-8 text (byte {exc.start} of a block: {exc.object[exc.start:exc.start + 1]!r})") \
+            from None
+    except CSV_ERRORS as exc:
+        raise ParseError(f"malformed CSV: {exc}".strip()) from None
+
+
+def clean_cells(raw: pd.DataFrame) -> pd.DataFrame:
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     for col in raw.columns:
         raw[col] = by_unique(raw[col], lambda s: s.str.strip())
@@ -96,16 +118,18 @@ def by_unique(values: pd.Series, func) -> pd.Series:
 class Problems:
     """Collects invalid-row reasons: a count per reason and the first few line numbers."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, lines: np.ndarray | None = None) -> None:
         self.invalid = np.zeros(n, dtype=bool)
         self.messages: list[str] = []
+        self.lines = lines  # file line number of each row (default: the header is line 1)
 
     def flag(self, mask: np.ndarray | pd.Series, reason: str, *, lines: np.ndarray | None = None) -> None:
-        """Mark rows invalid. ``lines`` maps row positions to file line numbers (default: header + 1)."""
+        """Mark rows invalid. ``lines`` maps row positions to file line numbers."""
         mask = np.asarray(mask, dtype=bool) & ~self.invalid
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
+        lines = self.lines if lines is None else lines
         numbers = (rows + 2) if lines is None else lines[rows]
         shown = ", ".join(str(n) for n in numbers[:5])
         more = "" if len(rows) <= 5 else f" and {len(rows) - 5} more"

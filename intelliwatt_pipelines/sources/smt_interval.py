@@ -22,6 +22,7 @@ from intelliwatt_pipelines.sources.frames import (
     localize_central,
     occurrence,
     parse_dates,
+    read_csv_chunks,
     read_csv_text,
     typed_frame,
 )
@@ -58,12 +59,52 @@ def _clock_minutes(clock: pd.Series) -> pd.Series:
 
 def parse(text: str, *, meter: str | None = None) -> ParsedIntervals:
     """Parse an SMT interval CSV; ``meter`` is a hint from the file name (the file has none)."""
-    raw = read_csv_text(text)
+    return parse_frame(_checked(read_csv_text(text)), meter=meter)
+
+
+def _checked(raw: pd.DataFrame) -> pd.DataFrame:
     if list(raw.columns) != [h.lower() for h in HEADER]:
         raise ParseError(f"unexpected SMT interval header {[c.upper() for c in raw.columns]}; expected {HEADER}")
     raw.columns = HEADER
+    return raw
+
+
+class NotGroupedByDay(Exception):
+    """A streamed file came back to an ESIID's day it had left: it cannot be parsed in chunks."""
+
+
+def parse_chunks(stream, *, meter: str | None = None, rows: int = 200_000):
+    """Parse an SMT interval CSV from a text stream, about ``rows`` rows at a time, each chunk
+    holding whole days of a series (ESIID, channel, USAGE_DATE): a fall-back day's two passes are
+    told apart by file order within the day, so a day is never split. SMT writes a day's rows
+    together; a file that does not raises NotGroupedByDay (parse it whole instead)."""
+    held, done = None, set()
+    for chunk in read_csv_chunks(stream, rows):
+        chunk = _checked(chunk)
+        if held is not None:
+            chunk = pd.concat([held, chunk])
+        day = chunk["ESIID"] + "|" + chunk["CONSUMPTION_SURPLUSGENERATION"] + "|" + chunk["USAGE_DATE"]
+        last = day.iloc[-1]
+        tail = (day == last).to_numpy().copy()
+        tail[:np.flatnonzero(~tail)[-1] + 1 if (~tail).any() else 0] = False  # only the final run
+        held, ready = chunk[tail], chunk[~tail]
+        seen = set(day[~tail].unique())
+        if seen & done:
+            raise NotGroupedByDay(f"rows of {len(seen & done)} day(s) are not together in the file")
+        done |= seen
+        if len(ready):
+            yield parse_frame(ready, meter=meter)
+    if held is not None and len(held):
+        if last in done:
+            raise NotGroupedByDay("rows of a day are not together in the file")
+        yield parse_frame(held, meter=meter)
+
+
+def parse_frame(raw: pd.DataFrame, *, meter: str | None = None) -> ParsedIntervals:
+    """Parse rows read from an SMT interval CSV (columns named as HEADER; the index is the row's
+    position in the file, for line numbers in messages)."""
     n = len(raw)
-    problems = Problems(n)
+    problems = Problems(n, lines=raw.index.to_numpy() + 2)
 
     esiid = by_unique(raw["ESIID"], lambda s: s.str.lstrip("'"))
     check_esiids(esiid, problems)
