@@ -39,6 +39,10 @@ def run_ingest(defs, instance, request: dg.RunRequest):
         tags={**request.tags, "dagster/run_key": request.run_key})
 
 
+def expected_days(expected: dict) -> set[str]:
+    return {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+
+
 def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.event_specific_data.check_name: e.event_specific_data
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
@@ -189,9 +193,18 @@ def test_partition_events_are_stored_in_batches_on_postgres_and_mark_exactly_the
     copy_sample(SPRING, settings.inbox_dir)
     defs = build_defs(settings)
     assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
-    assert run_ingest(defs, pg_instance, sensor_tick(defs, pg_instance).run_requests[0]).success
+    result = run_ingest(defs, pg_instance, sensor_tick(defs, pg_instance).run_requests[0])
+    assert result.success
+    # the checks found this run's partitions through the partition index (one event log on PostgreSQL)
+    checks = check_results(result)
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar_one()
+    assert checks["usage_intervals_schema"].passed
+    assert checks["usage_intervals_schema"].metadata["rows_checked"].value == stored > 0
+    assert checks["daily_completeness_threshold"].metadata["days_checked"].value == len(expected_days(expected))
 
-    want = {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+    want = expected_days(expected)
     assert pg_instance.get_materialized_partitions(USAGE_INTERVALS) == want
     assert pg_instance.get_materialized_partitions(DAILY_COMPLETENESS) == want
     # one batch per asset, not one write per (ESIID, day)
