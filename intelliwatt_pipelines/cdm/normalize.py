@@ -100,6 +100,13 @@ def expected_intervals(day: dt.date, interval_minutes: int) -> int:
 
 
 def touched_days(frame: pd.DataFrame) -> pd.DataFrame:
-    """Distinct (esiid, meter, channel, local_date) in a frame."""
-    return (frame[SERIES].assign(local_date=local_dates(frame["ts_utc"]))
-            .drop_duplicates().reset_index(drop=True))
+    """Distinct (esiid, meter, channel, local_date) in a frame, in order of first appearance."""
+    if frame.empty:
+        return pd.DataFrame(columns=SERIES + ["local_date"])
+    # integer keys instead of drop_duplicates over three string columns and a date
+    series = frame.groupby(SERIES, sort=False).ngroup().to_numpy()
+    local = local_dates(frame["ts_utc"])
+    day, uniques = pd.factorize(local)
+    _, first = np.unique(series * (len(uniques) + 1) + day, return_index=True)
+    first.sort()
+    return frame[SERIES].iloc[first].assign(local_date=local.iloc[first].to_numpy()).reset_index(drop=True)

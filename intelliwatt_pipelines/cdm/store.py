@@ -21,7 +21,7 @@ from intelliwatt_pipelines.cdm.completeness import AGGREGATES, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
 from intelliwatt_pipelines.cdm.pgcopy import binary_payload
 from intelliwatt_pipelines.config import CENTRAL_TZ
-from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key
+from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key, touched_days
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import (
     daily_completeness,
@@ -243,12 +243,14 @@ def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame) -> tuple[np.ndarra
     return lose_in, lose_stored
 
 
-def coverage_of(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per series in a frame: first and last local day and the number of intervals."""
-    return (frame.assign(local_date=local_dates(frame["ts_utc"]))
-            .groupby(SERIES, sort=False)
-            .agg(first_local_date=("local_date", "min"), last_local_date=("local_date", "max"),
-                 intervals=("ts_utc", "size")).reset_index())
+def coverage_of(frame: pd.DataFrame, days: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per series in a frame: first and last local day and the number of intervals (``days``: the
+    frame's ``touched_days`` when already known)."""
+    days = touched_days(frame) if days is None else days
+    cov = days.groupby(SERIES, sort=False).agg(first_local_date=("local_date", "min"),
+                                               last_local_date=("local_date", "max"))
+    cov["intervals"] = frame.groupby(SERIES, sort=False).size()
+    return cov.reset_index()
 
 
 def write_coverage(conn: sa.Connection, raw_file_id: int, frame: pd.DataFrame | None = None, *,

@@ -167,8 +167,8 @@ def _write_intervals(conn: sa.Connection, row, parsed: ParsedIntervals, frame: p
     previous = cdm_store.previous_spans(conn, frame)
     outcome.rows_written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[parsed.kind], raw_file_id=row.id,
                                                       precedence=precedence)
-    cdm_store.write_coverage(conn, row.id, frame)
     outcome.days = touched_days(frame)
+    cdm_store.write_coverage(conn, row.id, coverage=cdm_store.coverage_of(frame, outcome.days))
     outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
     # the intervals under billing reads changed: their reconciliation may have too
     outcome.reconciliation = cdm_billing.reconcile_days(conn, outcome.days, tolerance)
@@ -260,8 +260,8 @@ def _write_chunk(conn: sa.Connection, row, frame: pd.DataFrame, outcome: FileOut
     previous = cdm_store.previous_spans(conn, frame)
     outcome.rows_written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[smt_interval.KIND],
                                                        raw_file_id=row.id, precedence=precedence)
-    parts["coverage"].append(cdm_store.coverage_of(frame))
     days = touched_days(frame)
+    parts["coverage"].append(cdm_store.coverage_of(frame, days))
     parts["days"].append(days)
     parts["completeness"].append(cdm_store.refresh_completeness(conn, days, previous))
     parts["reconciliation"].append(cdm_billing.reconcile_days(conn, days, tolerance))
