@@ -359,6 +359,20 @@ def refresh_completeness(conn: sa.Connection, days: pd.DataFrame,
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COMPLETENESS_COLUMNS)
 
 
+def stored_completeness(conn: sa.Connection, days: pd.DataFrame) -> pd.DataFrame:
+    """The ``daily_completeness`` rows stored for these series-days (what ``refresh_completeness``
+    would return when no interval changed: every interval write keeps them up to date)."""
+    c = daily_completeness.c
+    out = []
+    for key, group in days.groupby(SERIES, sort=False):
+        wanted = set(group["local_date"])
+        rows = conn.execute(sa.select(*[c[name] for name in COMPLETENESS_COLUMNS]).where(
+            c.esiid == key[0], c.meter == key[1], c.channel == key[2],
+            c.local_date >= min(wanted), c.local_date <= max(wanted))).all()
+        out += [tuple(r) for r in rows if r.local_date in wanted]
+    return pd.DataFrame(out, columns=COMPLETENESS_COLUMNS)
+
+
 def previous_spans(conn: sa.Connection, frame: pd.DataFrame) -> dict[tuple, tuple[dt.date, dt.date]]:
     """Each series' delivered day span as stored now (before a write)."""
     keys = frame[SERIES].drop_duplicates().itertuples(index=False, name=None)

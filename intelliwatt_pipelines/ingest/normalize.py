@@ -169,9 +169,8 @@ def _write_intervals(conn: sa.Connection, row, parsed: ParsedIntervals, frame: p
                                                       precedence=precedence)
     outcome.days = touched_days(frame)
     cdm_store.write_coverage(conn, row.id, coverage=cdm_store.coverage_of(frame, outcome.days))
-    outcome.completeness = cdm_store.refresh_completeness(conn, outcome.days, previous)
-    # the intervals under billing reads changed: their reconciliation may have too
-    outcome.reconciliation = cdm_billing.reconcile_days(conn, outcome.days, tolerance)
+    outcome.completeness, outcome.reconciliation = _derived(conn, outcome.days, previous, outcome.rows_written,
+                                                            tolerance)
     outcome.kwh = float(parsed.frame["kwh"].sum())
 
 
@@ -258,13 +257,26 @@ def _last_per_series(frame: pd.DataFrame) -> pd.DataFrame:
 def _write_chunk(conn: sa.Connection, row, frame: pd.DataFrame, outcome: FileOutcome, parts: dict,
                  tolerance: Tolerance, precedence: Precedence) -> None:
     previous = cdm_store.previous_spans(conn, frame)
-    outcome.rows_written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[smt_interval.KIND],
-                                                       raw_file_id=row.id, precedence=precedence)
+    written = cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[smt_interval.KIND], raw_file_id=row.id,
+                                         precedence=precedence)
+    outcome.rows_written += written
     days = touched_days(frame)
     parts["coverage"].append(cdm_store.coverage_of(frame, days))
     parts["days"].append(days)
-    parts["completeness"].append(cdm_store.refresh_completeness(conn, days, previous))
-    parts["reconciliation"].append(cdm_billing.reconcile_days(conn, days, tolerance))
+    completeness, reconciliation = _derived(conn, days, previous, written, tolerance)
+    parts["completeness"].append(completeness)
+    parts["reconciliation"].append(reconciliation)
+
+
+def _derived(conn: sa.Connection, days: pd.DataFrame, previous: dict, written: int,
+             tolerance: Tolerance) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Completeness and reconciliation after writing intervals on ``days``. When no interval
+    changed (a re-delivery), nothing derived from them can have: the stored completeness rows are
+    returned (the run still reports those days) and no read needs reconciling again."""
+    if not written:
+        return cdm_store.stored_completeness(conn, days), pd.DataFrame()
+    # the intervals under billing reads changed: their reconciliation may have too
+    return cdm_store.refresh_completeness(conn, days, previous), cdm_billing.reconcile_days(conn, days, tolerance)
 
 
 def _write_reads(conn: sa.Connection, row, parsed: ParsedBillingReads, outcome: FileOutcome,
