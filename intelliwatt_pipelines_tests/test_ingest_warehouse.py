@@ -269,3 +269,27 @@ def test_at_a_full_tie_the_later_delivery_wins_in_a_batch_and_in_the_table(engin
     # Both files replayed in one batch (a rebuild) pick the same winner.
     rebuild_esiid_days(engine, store, ESIID, dt.date(2025, 1, 1), dt.date(2025, 1, 1))
     assert interval(engine, "2025-01-01 06:00").kwh == 0.7
+
+
+def test_a_re_delivery_that_differs_in_one_interval_writes_exactly_that_one(engine, store, tmp_path):
+    day = {"0:00": ("0.5", "E"), "0:15": ("0.6", "A"), "0:30": ("0.7", "A"), "0:45": ("0.8", "A")}
+    first = ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", "1/2/2025 7:00", day), "d1.csv")
+    assert first.rows_written == 4
+    before = snapshot(engine, usage_interval)
+    # Identical rows as new bytes: found stored as delivered, nothing written.
+    same = ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", "1/2/2025 7:00", day) + b"\n", "d2.csv")
+    assert same.rows_written == 0 and snapshot(engine, usage_interval) == before
+    # The same day where only the estimate became an actual reading: that one row changes.
+    upgraded = ingest_bytes(engine, store, tmp_path,
+                            smt_rows("1/1/2025", "1/2/2025 7:00", {**day, "0:00": ("0.5", "A")}), "d3.csv")
+    assert upgraded.rows_written == 1
+    assert interval(engine, "2025-01-01 06:00")[:2] == (0.5, "actual")
+    # A newer revision of one value among identical ones: that one row changes, with its revision.
+    revised = ingest_bytes(engine, store, tmp_path,
+                           smt_rows("1/1/2025", "1/3/2025 7:00", {**day, "0:00": ("0.5", "A"), "0:45": ("0.9", "A")}),
+                           "d4.csv")
+    assert revised.rows_written == 4  # the newer revision date is a change on every row it carries
+    assert interval(engine, "2025-01-01 06:45").kwh == 0.9
+    # The older revision delivered again changes nothing, though its rows differ from the stored ones.
+    older = ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", "1/2/2025 7:00", day) + b"\n\n", "d5.csv")
+    assert older.rows_written == 0 and interval(engine, "2025-01-01 06:45").kwh == 0.9

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from intelliwatt_pipelines.cdm.pgcopy import MAX_GROUPS, binary_payload
+from intelliwatt_pipelines.cdm.pgcopy import MAX_GROUPS, binary_payload, read_fixed
 from intelliwatt_pipelines.cdm.warehouse import create_engine
 
 UTC = dt.timezone.utc
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)
 TABLE = sa.Table(
     "copy_probe", sa.MetaData(),
     sa.Column("name", sa.String(40)), sa.Column("day", sa.Date), sa.Column("at", sa.DateTime(timezone=True)),
@@ -72,3 +73,21 @@ def test_binary_payload_declines_what_it_cannot_encode():
     many = pd.DataFrame({"name": [f"n{i}" for i in range(MAX_GROUPS + 1)]})
     assert binary_payload(many, [sa.Column("name", sa.String(10))]) is None
     assert binary_payload(pd.DataFrame({"doc": ["{}"]}), [sa.Column("doc", sa.JSON)]) is None
+
+
+def test_read_fixed_reads_fixed_width_rows_as_they_are_and_refuses_nulls(pg):
+    _copy_payload(pg, binary_payload(_frame(), list(TABLE.columns)))
+    fields = [("at", "timestamptz"), ("small", "int2"), ("medium", "int4"), ("big", "int8"), ("value", "float8"),
+              ("flag", "bool")]
+    query = "SELECT at, small, medium, big, value, flag FROM copy_probe WHERE at IS NOT NULL AND big > %s ORDER BY big"
+    with pg.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        rows = read_fixed(cursor, query, (0,), fields)
+        want = conn.execute(sa.text(query.replace("%s", "0"))).all()
+        assert len(rows) == len(want) == 4
+        assert [(PG_EPOCH + dt.timedelta(microseconds=int(r["at"])), int(r["small"]), int(r["medium"]), int(r["big"]),
+                 float(r["value"]), bool(r["flag"])) for r in rows] == [tuple(w) for w in want]
+        assert len(read_fixed(cursor, query, (2**63 - 1,), fields)) == 0
+        with pytest.raises(ValueError):  # the row of NULLs: its layout differs, never misread
+            read_fixed(cursor, "SELECT at, small, medium, big, value, flag FROM copy_probe WHERE big >= %s",
+                       (0,), fields)

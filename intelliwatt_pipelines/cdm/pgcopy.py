@@ -132,3 +132,25 @@ def _group_bytes(rows: np.ndarray, pattern: list[int], columns, kinds, texts, fi
         if kind != "text" and f"v{i}" in out.dtype.names:
             out[f"v{i}"] = fixed[col.name][rows]
     return out.tobytes()
+
+
+def read_fixed(cursor, query: str, params: tuple, fields: list[tuple[str, str]]) -> np.ndarray:
+    """``COPY (query) TO STDOUT (FORMAT BINARY)`` as one structured array, for a query whose
+    columns (``fields``: name and wire type, in order) are all fixed-width and never NULL: then
+    every row has the same byte layout and numpy reads the stream as it is. Values stay in wire
+    units (timestamps in microseconds since 2000-01-01)."""
+    layout = [("n", ">i2")]
+    for name, kind in fields:
+        layout += [(f"{name}_length", ">i4"), (name, FIXED[kind])]
+    dtype = np.dtype(layout)
+    with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    # The server sends no header extension, so the body starts right after the fixed header.
+    count, rest = divmod(len(data) - len(SIGNATURE) - len(TRAILER), dtype.itemsize)
+    rows = np.frombuffer(data, dtype=dtype, offset=len(SIGNATURE), count=count)
+    if rest or (rows["n"] != len(fields)).any():
+        raise ValueError("COPY rows do not have the expected layout")
+    for name, kind in fields:
+        if (rows[f"{name}_length"] != np.dtype(FIXED[kind]).itemsize).any():
+            raise ValueError(f"COPY column {name} is NULL or not {kind}")
+    return rows

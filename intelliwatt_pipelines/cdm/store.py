@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUMNS
 from intelliwatt_pipelines.cdm.completeness import AGGREGATES, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
-from intelliwatt_pipelines.cdm.pgcopy import binary_payload
+from intelliwatt_pipelines.cdm.pgcopy import PG_EPOCH_US, binary_payload, read_fixed
 from intelliwatt_pipelines.config import CENTRAL_TZ
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key, touched_days
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
@@ -143,13 +143,13 @@ def upsert_intervals(conn: sa.Connection, frame: pd.DataFrame, *, source: str, r
     if frame.empty:
         return 0
     batch = newest_per_key(frame).assign(source=source, raw_file_id=raw_file_id)
-    batch, removed, fresh = _resolve_overlaps(conn, batch)
-    if batch.empty:
+    batch, removed, fresh, unchanged = _resolve_overlaps(conn, batch, source)
+    if batch.empty or unchanged:
         return removed
     if fresh and _copy_fresh(conn, batch):
         return removed + len(batch)
     u = usage_interval.c
-    within = [u.esiid.in_(sorted(set(batch["esiid"]))), u.ts_utc >= batch["ts_utc"].min().to_pydatetime(),
+    within = [u.esiid.in_(sorted(batch["esiid"].unique())), u.ts_utc >= batch["ts_utc"].min().to_pydatetime(),
               u.ts_utc <= batch["ts_utc"].max().to_pydatetime()]
     return removed + merge_rows(conn, usage_interval, batch, values=INTERVAL_VALUES,
                                 compared=("interval_minutes", "kwh", "quality", "revised_at"), precedence=precedence,
@@ -171,39 +171,95 @@ def _copy_fresh(conn: sa.Connection, batch: pd.DataFrame) -> bool:
     return True
 
 
-def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame) -> tuple[pd.DataFrame, int, bool]:
+def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int, bool, bool]:
     """Time covered at two interval lengths (hourly Green Button and 15-minute SMT, say) never
-    keeps both: see ``_overlap_losers``. Returns the batch without its losers and the number of
-    stored rows deleted. Costs one small query per series unless lengths are really mixed.
-    (Precedence decides between values of one length, in the upsert.) The flag says whether no
-    stored row lies in any series' time range (then no key can conflict)."""
+    keeps both: see ``_overlap_losers``. Reads each series' stored rows around the batch once.
+    Returns the batch without its losers, the number of stored rows deleted, whether no stored row
+    lies in any series' time range (``fresh``: no key can conflict) and whether every row of the
+    batch is stored already exactly as delivered (a re-delivery: nothing to write, whatever the
+    revision rules). (Precedence decides between values of one length, in the upsert.)"""
     u = usage_interval.c
-    kept, deleted, fresh = [], 0, True
-    for (esiid, meter, channel), rows in batch.groupby(SERIES, sort=False):
+    kept, deleted, fresh, same = [], 0, True, True
+    for key, rows in batch.groupby(SERIES, sort=False):
         lo = rows["ts_utc"].min() - pd.Timedelta(hours=1)
         hi = rows["ts_utc"].max() + pd.Timedelta(minutes=int(rows["interval_minutes"].max()))
-        where = [u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc >= lo.to_pydatetime(),
-                 u.ts_utc < hi.to_pydatetime()]
-        first, last = rows["ts_utc"].min().to_pydatetime(), rows["ts_utc"].max().to_pydatetime()
-        inside = sa.func.sum(sa.case((sa.and_(u.ts_utc >= first, u.ts_utc <= last), 1), else_=0))
-        found = conn.execute(sa.select(u.interval_minutes, inside).where(*where).group_by(u.interval_minutes)).all()
-        lengths = {minutes for minutes, _ in found}
+        stored = stored_series(conn, key, lo.to_pydatetime(), hi.to_pydatetime(), source)
+        ts = _unix_us(rows["ts_utc"])
         # no stored row between the batch's first and last start: the next days of a series (a
         # daily delivery, a chunk of a large file) are as fresh as a first delivery
-        fresh = fresh and not any(n for _, n in found)
-        if len(lengths | set(rows["interval_minutes"])) <= 1:
+        fresh = fresh and not ((stored["ts"] >= ts.min()) & (stored["ts"] <= ts.max())).any()
+        if len(set(stored["minutes"].tolist()) | set(rows["interval_minutes"])) <= 1:
             kept.append(rows)
+            same = same and _same_as_stored(rows, ts, stored)
             continue
-        stored = pd.DataFrame(conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.quality, u.source)
-                                           .where(*where)).all(), columns=["ts_utc", "interval_minutes", "quality", "source"])
-        stored["ts_utc"] = pd.to_datetime(stored["ts_utc"], utc=True)
+        same = False
+        stored = pd.DataFrame({"ts_utc": pd.to_datetime(stored["ts"], unit="us", utc=True),
+                               "interval_minutes": stored["minutes"],
+                               "quality": np.asarray(QUALITY_CODES, dtype=object)[stored["quality"]]})
         lose_in, lose_stored = _overlap_losers(rows, stored)
         kept.append(rows[~lose_in])
         if lose_stored.any():
-            gone = [ts.to_pydatetime() for ts in stored.loc[lose_stored, "ts_utc"]]
+            gone = [t.to_pydatetime() for t in stored.loc[lose_stored, "ts_utc"]]
             deleted += conn.execute(usage_interval.delete().where(
-                u.esiid == esiid, u.meter == meter, u.channel == channel, u.ts_utc.in_(gone))).rowcount
-    return (pd.concat(kept, ignore_index=True) if kept else batch.iloc[:0]), deleted, fresh
+                u.esiid == key[0], u.meter == key[1], u.channel == key[2], u.ts_utc.in_(gone))).rowcount
+    return (pd.concat(kept, ignore_index=True) if kept else batch.iloc[:0]), deleted, fresh, same
+
+
+QUALITY_CODES = ("actual", "estimated", "filled")  # the quality check constraint's values
+STORED_FIELDS = [("ts", "timestamptz"), ("minutes", "int2"), ("kwh", "float8"), ("quality", "int2"),
+                 ("revised", "timestamptz"), ("same_source", "bool")]
+STORED_SQL = """SELECT ts_utc, interval_minutes, kwh,
+    (CASE quality WHEN 'actual' THEN 0 WHEN 'estimated' THEN 1 ELSE 2 END)::int2,
+    coalesce(revised_at, '-infinity'::timestamptz), source = %s
+  FROM usage_interval
+  WHERE esiid = %s AND meter = %s AND channel = %s AND ts_utc >= %s AND ts_utc < %s
+  ORDER BY ts_utc"""
+
+
+def stored_series(conn: sa.Connection, key: tuple, lo: dt.datetime, hi: dt.datetime, source: str) -> dict[str, np.ndarray]:
+    """One series' stored rows starting in [lo, hi), by time, as arrays: ``ts`` and ``revised`` in
+    microseconds since the Unix epoch (no revision = INT64_MIN, as NaT), ``minutes``, ``kwh``,
+    ``quality`` (index in QUALITY_CODES) and ``same_source`` (stored by ``source``). On PostgreSQL
+    one binary COPY that numpy reads as it is: a home-year in a few ms instead of 35,040 tuples."""
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()
+        rows = read_fixed(cursor, STORED_SQL, (source, *key, lo, hi), STORED_FIELDS)
+        revised = rows["revised"].astype(np.int64)
+        return {"ts": rows["ts"].astype(np.int64) + PG_EPOCH_US, "minutes": rows["minutes"].astype(np.int64),
+                "kwh": rows["kwh"].astype(np.float64), "quality": rows["quality"].astype(np.int64),
+                "revised": np.where(revised == np.iinfo(np.int64).min, revised, revised + PG_EPOCH_US),
+                "same_source": rows["same_source"].astype(bool)}
+    u = usage_interval.c
+    found = pd.DataFrame(conn.execute(
+        sa.select(u.ts_utc, u.interval_minutes, u.kwh, u.quality, u.revised_at, u.source)
+        .where(u.esiid == key[0], u.meter == key[1], u.channel == key[2], u.ts_utc >= lo, u.ts_utc < hi)
+        .order_by(u.ts_utc)).all(), columns=["ts_utc", "interval_minutes", "kwh", "quality", "revised_at", "source"])
+    return {"ts": _unix_us(found["ts_utc"]), "minutes": found["interval_minutes"].to_numpy(np.int64),
+            "kwh": found["kwh"].to_numpy(np.float64), "quality": _quality_codes(found["quality"]),
+            "revised": _unix_us(found["revised_at"]), "same_source": (found["source"] == source).to_numpy(bool)}
+
+
+def _unix_us(values: pd.Series) -> np.ndarray:
+    """Microseconds since the Unix epoch (NaT/None -> INT64_MIN)."""
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+
+
+def _quality_codes(values: pd.Series) -> np.ndarray:
+    return pd.Categorical(values, categories=QUALITY_CODES).codes.astype(np.int64)
+
+
+def _same_as_stored(rows: pd.DataFrame, ts: np.ndarray, stored: dict[str, np.ndarray]) -> bool:
+    """Is every row (one series, one per start, one source) stored with exactly these values?
+    Then merging it cannot change anything: the merge writes only rows that differ."""
+    at = np.searchsorted(stored["ts"], ts)
+    if len(ts) and (at >= len(stored["ts"])).any():
+        return False
+    return bool((stored["ts"][at] == ts).all()
+                and (stored["minutes"][at] == rows["interval_minutes"].to_numpy(np.int64)).all()
+                and (stored["kwh"][at] == rows["kwh"].to_numpy(np.float64)).all()
+                and (stored["quality"][at] == _quality_codes(rows["quality"])).all()
+                and (stored["revised"][at] == _unix_us(rows["revised_at"])).all()
+                and stored["same_source"][at].all())
 
 
 def _overlap_losers(rows: pd.DataFrame, stored: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -313,10 +369,13 @@ def series_bounds(conn: sa.Connection, esiid: str, meter: str, channel: str) -> 
     """(first real interval start, last real interval end) of a series over everything stored."""
     t = usage_interval.c
     where = sa.and_(t.esiid == esiid, t.meter == meter, t.channel == channel, t.quality != "filled")
-    first, last = conn.execute(sa.select(sa.func.min(t.ts_utc), sa.func.max(t.ts_utc)).where(where)).one()
+    # ORDER BY ... LIMIT 1 walks the primary key from either end whatever the planner's statistics
+    # say; min()/max() were planned as a scan of the whole series right after a bulk load.
+    first = conn.execute(sa.select(t.ts_utc).where(where).order_by(t.ts_utc).limit(1)).scalar_one_or_none()
     if first is None:
         return None
-    step = conn.execute(sa.select(t.interval_minutes).where(where, t.ts_utc == last)).scalar_one()
+    last, step = conn.execute(sa.select(t.ts_utc, t.interval_minutes).where(where)
+                              .order_by(t.ts_utc.desc()).limit(1)).one()
     return pd.Timestamp(_utc(first)), pd.Timestamp(_utc(last)) + pd.Timedelta(minutes=step)
 
 
