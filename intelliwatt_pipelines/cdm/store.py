@@ -1,8 +1,9 @@
 """Revision-aware writes to the canonical tables, and the reads that feed completeness.
 
-Intervals are staged (COPY on PostgreSQL), deduplicated in the batch, then merged with one
-``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE`` whose WHERE admits only a row that wins by the
-rules and really differs, so re-ingesting identical data writes nothing.
+Intervals are deduplicated in the batch and compared with the stored rows of their range: a batch
+stored exactly as delivered writes nothing, a range with nothing stored is COPYed straight in, and
+anything else is staged and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE``
+whose WHERE admits only a row that wins by the rules and really differs.
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ def stored_series(conn: sa.Connection, key: tuple, lo: dt.datetime, hi: dt.datet
     ``quality`` (index in QUALITY_CODES) and ``same_source`` (stored by ``source``). On PostgreSQL
     one binary COPY that numpy reads as it is: a home-year in a few ms instead of 35,040 tuples."""
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
-        rows = read_fixed(cursor, STORED_SQL, (source, *key, lo, hi), STORED_FIELDS)
+        with conn.connection.dbapi_connection.cursor() as cursor:
+            rows = read_fixed(cursor, STORED_SQL, (source, *key, lo, hi), STORED_FIELDS)
         revised = rows["revised"].astype(np.int64)
         return {"ts": rows["ts"].astype(np.int64) + PG_EPOCH_US, "minutes": rows["minutes"].astype(np.int64),
                 "kwh": rows["kwh"].astype(np.float64), "quality": rows["quality"].astype(np.int64),
