@@ -48,12 +48,16 @@ def pg_kind(column: sa.Column) -> str | None:
     return None
 
 
+def unix_us(values: pd.Series) -> np.ndarray:
+    """Instants as microseconds since the Unix epoch (NaT/None -> INT64_MIN)."""
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+
+
 def _values(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(values in wire units, NULL mask) of one column."""
     null = series.isna().to_numpy()
     if kind == "timestamptz":
-        us = pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]").array.asi8
-        return np.where(null, 0, us - PG_EPOCH_US), null
+        return np.where(null, 0, unix_us(series) - PG_EPOCH_US), null
     if kind == "date":
         days = pd.to_datetime(series).astype("datetime64[s]").to_numpy().astype("datetime64[D]").astype(np.int64)
         return np.where(null, 0, days - PG_EPOCH_DAYS), null

@@ -20,9 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUMNS
 from intelliwatt_pipelines.cdm.completeness import AGGREGATES, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
-from intelliwatt_pipelines.cdm.pgcopy import PG_EPOCH_US, binary_payload, read_fixed
+from intelliwatt_pipelines.cdm.pgcopy import PG_EPOCH_US, binary_payload, read_fixed, unix_us
 from intelliwatt_pipelines.config import CENTRAL_TZ
-from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates, newest_per_key, touched_days
+from intelliwatt_pipelines.cdm.normalize import (
+    QUALITY_RANK, SERIES, day_bounds_utc, local_dates, newest_per_key, touched_days,
+)
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import (
     daily_completeness,
@@ -185,7 +187,7 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, source: str) -> 
         lo = rows["ts_utc"].min() - pd.Timedelta(hours=1)
         hi = rows["ts_utc"].max() + pd.Timedelta(minutes=int(rows["interval_minutes"].max()))
         stored = stored_series(conn, key, lo.to_pydatetime(), hi.to_pydatetime(), source)
-        ts = _unix_us(rows["ts_utc"])
+        ts = unix_us(rows["ts_utc"])
         # no stored row between the batch's first and last start: the next days of a series (a
         # daily delivery, a chunk of a large file) are as fresh as a first delivery
         fresh = fresh and not ((stored["ts"] >= ts.min()) & (stored["ts"] <= ts.max())).any()
@@ -196,7 +198,7 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, source: str) -> 
         same = False
         stored = pd.DataFrame({"ts_utc": pd.to_datetime(stored["ts"], unit="us", utc=True),
                                "interval_minutes": stored["minutes"],
-                               "quality": np.asarray(QUALITY_CODES, dtype=object)[stored["quality"]]})
+                               "quality": QUALITY_BY_RANK[stored["quality"]]})
         lose_in, lose_stored = _overlap_losers(rows, stored)
         kept.append(rows[~lose_in])
         if lose_stored.any():
@@ -206,11 +208,11 @@ def _resolve_overlaps(conn: sa.Connection, batch: pd.DataFrame, source: str) -> 
     return (pd.concat(kept, ignore_index=True) if kept else batch.iloc[:0]), deleted, fresh, same
 
 
-QUALITY_CODES = ("actual", "estimated", "filled")  # the quality check constraint's values
+QUALITY_BY_RANK = np.asarray(sorted(QUALITY_RANK, key=QUALITY_RANK.get), dtype=object)
 STORED_FIELDS = [("ts", "timestamptz"), ("minutes", "int2"), ("kwh", "float8"), ("quality", "int2"),
                  ("revised", "timestamptz"), ("same_source", "bool")]
 STORED_SQL = """SELECT ts_utc, interval_minutes, kwh,
-    (CASE quality WHEN 'actual' THEN 0 WHEN 'estimated' THEN 1 ELSE 2 END)::int2,
+    (CASE quality """ + " ".join(f"WHEN '{q}' THEN {r}" for q, r in QUALITY_RANK.items()) + """ END)::int2,
     coalesce(revised_at, '-infinity'::timestamptz), source = %s
   FROM usage_interval
   WHERE esiid = %s AND meter = %s AND channel = %s AND ts_utc >= %s AND ts_utc < %s
@@ -220,7 +222,7 @@ STORED_SQL = """SELECT ts_utc, interval_minutes, kwh,
 def stored_series(conn: sa.Connection, key: tuple, lo: dt.datetime, hi: dt.datetime, source: str) -> dict[str, np.ndarray]:
     """One series' stored rows starting in [lo, hi), by time, as arrays: ``ts`` and ``revised`` in
     microseconds since the Unix epoch (no revision = INT64_MIN, as NaT), ``minutes``, ``kwh``,
-    ``quality`` (index in QUALITY_CODES) and ``same_source`` (stored by ``source``). On PostgreSQL
+    ``quality`` (its QUALITY_RANK) and ``same_source`` (stored by ``source``). On PostgreSQL
     one binary COPY that numpy reads as it is: a home-year in a few ms instead of 35,040 tuples."""
     if conn.dialect.name == "postgresql":
         with conn.connection.dbapi_connection.cursor() as cursor:
@@ -235,31 +237,27 @@ def stored_series(conn: sa.Connection, key: tuple, lo: dt.datetime, hi: dt.datet
         sa.select(u.ts_utc, u.interval_minutes, u.kwh, u.quality, u.revised_at, u.source)
         .where(u.esiid == key[0], u.meter == key[1], u.channel == key[2], u.ts_utc >= lo, u.ts_utc < hi)
         .order_by(u.ts_utc)).all(), columns=["ts_utc", "interval_minutes", "kwh", "quality", "revised_at", "source"])
-    return {"ts": _unix_us(found["ts_utc"]), "minutes": found["interval_minutes"].to_numpy(np.int64),
+    return {"ts": unix_us(found["ts_utc"]), "minutes": found["interval_minutes"].to_numpy(np.int64),
             "kwh": found["kwh"].to_numpy(np.float64), "quality": _quality_codes(found["quality"]),
-            "revised": _unix_us(found["revised_at"]), "same_source": (found["source"] == source).to_numpy(bool)}
-
-
-def _unix_us(values: pd.Series) -> np.ndarray:
-    """Microseconds since the Unix epoch (NaT/None -> INT64_MIN)."""
-    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+            "revised": unix_us(found["revised_at"]), "same_source": (found["source"] == source).to_numpy(bool)}
 
 
 def _quality_codes(values: pd.Series) -> np.ndarray:
-    return pd.Categorical(values, categories=QUALITY_CODES).codes.astype(np.int64)
+    """Quality as its QUALITY_RANK (-1 for anything else, which matches nothing stored)."""
+    return values.map(QUALITY_RANK).fillna(-1).to_numpy(np.int64)
 
 
 def _same_as_stored(rows: pd.DataFrame, ts: np.ndarray, stored: dict[str, np.ndarray]) -> bool:
     """Is every row (one series, one per start, one source) stored with exactly these values?
     Then merging it cannot change anything: the merge writes only rows that differ."""
     at = np.searchsorted(stored["ts"], ts)
-    if len(ts) and (at >= len(stored["ts"])).any():
+    if (at >= len(stored["ts"])).any():
         return False
     return bool((stored["ts"][at] == ts).all()
                 and (stored["minutes"][at] == rows["interval_minutes"].to_numpy(np.int64)).all()
                 and (stored["kwh"][at] == rows["kwh"].to_numpy(np.float64)).all()
                 and (stored["quality"][at] == _quality_codes(rows["quality"])).all()
-                and (stored["revised"][at] == _unix_us(rows["revised_at"])).all()
+                and (stored["revised"][at] == unix_us(rows["revised_at"])).all()
                 and stored["same_source"][at].all())
 
 
