@@ -32,50 +32,76 @@ def _instance(settings: Settings):
     return dg.DagsterInstance.get()
 
 
-def cmd_ingest(settings: Settings, args) -> int:
+def _at_rest(settings: Settings, engine, inbox) -> tuple[list, list]:
+    """(new entries at rest, entries still being written when the wait ran out).
+
+    A file copied in a moment ago may still be growing: it is taken once its mtime is
+    INTELLIWATT_INBOX_MIN_AGE_SECONDS old (a rewrite is a new entry and starts the wait again).
+    """
+    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE
+    from intelliwatt_pipelines.ingest.inbox import new_entries
+
+    began, told = time.monotonic(), False
+    while True:
+        todo = new_entries(engine, INBOX_SOURCE, inbox.list_entries())
+        cutoff = time.time() - settings.inbox_min_age_seconds
+        young = [e for e in todo if e.mtime_ns / 1e9 > cutoff]
+        if not young or time.monotonic() - began >= settings.ingest_wait_seconds:
+            return [e for e in todo if e not in young], young
+        if not told:
+            print(f"waiting for {len(young)} file(s) to be at rest "
+                  f"(unchanged for {settings.inbox_min_age_seconds:g}s)...", flush=True)
+            told = True
+        time.sleep(min(0.5, settings.inbox_min_age_seconds))
+
+
+def _entry_row(conn, entry):
     from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
-    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, ingest_run_config
+    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE
+
+    e, r = inbox_entry.c, raw_file.c
+    return conn.execute(sa.select(r.filename, r.status, r.rows_valid, r.rows_invalid, r.error)
+                        .join(inbox_entry, e.raw_file_id == r.id)
+                        .where(e.source == INBOX_SOURCE, e.path == entry.path, e.size_bytes == entry.size_bytes,
+                               e.mtime_ns == entry.mtime_ns)).first()
+
+
+def cmd_ingest(settings: Settings, args) -> int:
+    from intelliwatt_pipelines.defs.assets import ingest_run_config
     from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
     from intelliwatt_pipelines.defs.resources import WarehouseResource
-    from intelliwatt_pipelines.ingest.inbox import new_entries
     from intelliwatt_pipelines.transport import LocalInbox
 
     if args.inbox:
         settings = dataclasses.replace(settings, inbox_dir=Path(args.inbox).resolve())
     engine = WarehouseResource(url=settings.warehouse_url).engine()
-    everything = LocalInbox(settings.inbox_dir).list_entries()
-    cutoff = time.time() - settings.inbox_min_age_seconds  # files younger than this may still be written
-    listing = [e for e in everything if e.mtime_ns / 1e9 <= cutoff]
-    todo = new_entries(engine, INBOX_SOURCE, listing)
-    young = len(everything) - len(listing)
-    print(f"inbox {settings.inbox_dir}: {len(listing)} file(s), {len(todo)} new"
-          + (f"; {young} younger than {settings.inbox_min_age_seconds:g}s left for the next run" if young else ""))
-    if not todo:
-        return 0
-    job = build_defs(settings).resolve_job_def(INGEST_JOB)
-    instance = _instance(settings)
-    ok = True
+    todo, left = _at_rest(settings, engine, LocalInbox(settings.inbox_dir))
+    print(f"inbox {settings.inbox_dir}: {len(todo)} new file(s)"
+          + (f"; {len(left)} still changing after {settings.ingest_wait_seconds:g}s, left" if left else ""))
+    ok, rows, began = not left, 0, time.monotonic()
+    if todo:
+        job, instance = build_defs(settings).resolve_job_def(INGEST_JOB), _instance(settings)
     for i in range(0, len(todo), settings.inbox_batch_files):
         batch = todo[i:i + settings.inbox_batch_files]
-        result = job.execute_in_process(run_config=ingest_run_config(batch), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(run_config=_quiet(ingest_run_config(batch)), instance=instance,
+                                        raise_on_error=False)
         ok &= result.success
-        print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
-    e, r = inbox_entry.c, raw_file.c
-    with engine.connect() as conn:
-        for entry in todo:
-            row = conn.execute(sa.select(r.filename, r.status, r.rows_valid, r.rows_invalid, r.error)
-                               .join(inbox_entry, e.raw_file_id == r.id)
-                               .where(e.source == INBOX_SOURCE, e.path == entry.path,
-                                      e.size_bytes == entry.size_bytes, e.mtime_ns == entry.mtime_ns)).first()
-            if row is None:
-                ok = False
-                print(redact(f"  {Path(entry.path).name}: not taken"))
-                continue
-            ok &= row.status == "normalized"
-            detail = f" - {row.error}" if row.error else ""
-            print(redact(f"  {row.filename}: {row.status}, {row.rows_valid or 0} rows, "
-                         f"{row.rows_invalid or 0} invalid{detail}"))
+        with engine.connect() as conn:
+            for entry in batch:
+                row = _entry_row(conn, entry)
+                ok &= row is not None and row.status == "normalized"
+                rows += (row.rows_valid or 0) if row else 0
+                print(redact(f"  {Path(entry.path).name}: not taken" if row is None else
+                             f"  {row.filename}: {row.status}, {row.rows_valid or 0} rows, {row.rows_invalid or 0} "
+                             f"invalid" + (f" - {row.error}" if row.error else "")))
+        print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}; "
+              f"{i + len(batch)}/{len(todo)} files, {rows:,} rows, {time.monotonic() - began:.1f}s", flush=True)
     return 0 if ok else 1
+
+
+def _quiet(run_config: dict) -> dict:
+    """Dagster's console logger at INFO: its per-event DEBUG lines would drown the summary."""
+    return {**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def cmd_reprocess(settings: Settings, args) -> int:
@@ -98,26 +124,63 @@ def cmd_reprocess(settings: Settings, args) -> int:
 
 
 def cmd_backfill(settings: Settings, args) -> int:
-    """Rebuild one ESIID's days from raw, as a single run of the rebuild job."""
-    from intelliwatt_pipelines.defs.definitions import REBUILD_JOB, build_defs
-    from intelliwatt_pipelines.defs.partitions import esiid_day_key, esiid_partitions
+    """Rebuild days from raw: some homes' days as one run of rebuild_homes_job, or (no --esiid) the
+    days of every home, in runs of INTELLIWATT_BACKFILL_DAYS_PER_RUN days."""
+    from intelliwatt_pipelines.esiid import ESIID_RE
 
-    instance = _instance(settings)
-    if not instance.has_dynamic_partition(esiid_partitions.name, args.esiid):
-        instance.add_dynamic_partitions(esiid_partitions.name, [args.esiid])
-    job = build_defs(settings).resolve_job_def(REBUILD_JOB)
-    tags = {"dagster/asset_partition_range_start": esiid_day_key(args.esiid, args.start),
-            "dagster/asset_partition_range_end": esiid_day_key(args.esiid, args.end)}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    bad = [e for e in args.esiid if not ESIID_RE.match(e)]
+    if bad:
+        print(f"--esiid must be 17 or 22 ASCII digits; {len(bad)} value(s) are not", file=sys.stderr)
+        return 2
+    if args.start > args.end:
+        print(f"--start {args.start} is after --end {args.end}", file=sys.stderr)
+        return 2
+    if args.esiid:
+        return _rebuild_homes(settings, args)
+    return _rebuild_days(settings, args.start, args.end)
+
+
+def _rebuild_homes(settings: Settings, args) -> int:
+    from intelliwatt_pipelines.defs.definitions import REBUILD_HOMES_JOB, build_defs
+    from intelliwatt_pipelines.defs.rebuild import home_tags
+
+    config = {"ops": {"rebuilt_homes": {"config": {"esiids": args.esiid, "start": str(args.start),
+                                                     "end": str(args.end)}}}}
+    result = build_defs(settings).resolve_job_def(REBUILD_HOMES_JOB).execute_in_process(
+        run_config=_quiet(config), instance=_instance(settings), tags=home_tags(args.esiid), raise_on_error=False)
+    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}; {len(set(args.esiid))} home(s), "
+          f"{args.start}..{args.end}")
     return 0 if result.success else 1
+
+
+def _rebuild_days(settings: Settings, start: dt.date, end: dt.date) -> int:
+    from intelliwatt_pipelines.defs.definitions import BILLING_REBUILD_JOB, REBUILD_JOB, build_defs
+
+    defs, instance, ok = build_defs(settings), _instance(settings), True
+    step = dt.timedelta(days=settings.backfill_days_per_run)
+    first = start
+    while first <= end:
+        last = min(end, first + step - dt.timedelta(days=1))
+        tags = {"dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)}
+        for name in (REBUILD_JOB, BILLING_REBUILD_JOB):
+            result = defs.resolve_job_def(name).execute_in_process(
+                run_config=_quiet({}), instance=instance, tags=tags, raise_on_error=False)
+            ok &= result.success
+            print(f"run {result.run_id} ({name}, every home, {first}..{last}): "
+                  f"{'success' if result.success else 'FAILURE'}", flush=True)
+        first = last + dt.timedelta(days=1)
+    return 0 if ok else 1
 
 
 def cmd_migrate(settings: Settings, _args) -> int:
     from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
 
+    from intelliwatt_pipelines.defs.partitions import drop_legacy_partitions
+
     migrate(create_engine(settings.warehouse_url))
     print("warehouse schema is at the newest migration")
+    if dropped := drop_legacy_partitions(_instance(settings)):
+        print(f"Dagster instance: deleted {dropped} per-ESIID partition(s) of the old ESIID x day layout")
     return 0
 
 
@@ -165,11 +228,13 @@ def cmd_redact_log(_settings: Settings, _args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="intelliwatt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("ingest", help="take every new file in the inbox through the ingest job, in-process")
+    p = sub.add_parser("ingest", help="take every new file in the inbox through the ingest job, in-process "
+                                      "(waits for files still being written)")
     p.add_argument("--inbox", help="inbox folder (default INTELLIWATT_INBOX_DIR)")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("backfill", help="rebuild an ESIID's local days from the stored raw files")
-    p.add_argument("--esiid", required=True)
+    p = sub.add_parser("backfill", help="rebuild local days from the stored raw files: some homes "
+                                        "(--esiid, repeatable) in one run, or every home")
+    p.add_argument("--esiid", action="append", default=[], help="a home to rebuild (repeat for several)")
     p.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first local day, YYYY-MM-DD")
     p.add_argument("--end", required=True, type=dt.date.fromisoformat, help="last local day, YYYY-MM-DD")
     p.set_defaults(func=cmd_backfill)

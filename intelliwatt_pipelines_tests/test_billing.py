@@ -291,7 +291,6 @@ def test_ingest_runs_mark_billing_partitions_and_the_check_fails_on_a_mismatch(s
 
     from intelliwatt_pipelines.defs.assets import BILLING_READS, RECONCILIATION
     from intelliwatt_pipelines.defs.definitions import BILLING_REBUILD_JOB, build_defs
-    from intelliwatt_pipelines.defs.partitions import esiid_day_key
     from intelliwatt_pipelines.defs.resources import WarehouseResource
     from intelliwatt_pipelines_tests.conftest import copy_sample
     from intelliwatt_pipelines_tests.test_dagster import check_results, run_ingest, sensor_tick
@@ -302,7 +301,7 @@ def test_ingest_runs_mark_billing_partitions_and_the_check_fails_on_a_mismatch(s
     tick = sensor_tick(defs, instance)
     result = run_ingest(defs, instance, tick.run_requests[0])
     assert result.success
-    days = {esiid_day_key(ESIID, f"2025-11-0{d}") for d in (1, 2, 3)}
+    days = {f"2025-11-0{d}" for d in (1, 2, 3)}
     assert instance.get_materialized_partitions(BILLING_READS) == days
     assert instance.get_materialized_partitions(RECONCILIATION) == days
     check = check_results(result)["billing_reconciliation_mismatches"]
@@ -321,8 +320,7 @@ def test_ingest_runs_mark_billing_partitions_and_the_check_fails_on_a_mismatch(s
     engine = WarehouseResource(url=settings.warehouse_url).engine()
     with engine.begin() as conn:
         conn.execute(billing_read.delete().where(billing_read.c.kwh_total == DAY_KWH["11/01/2025"]))
-    tags = {"dagster/asset_partition_range_start": esiid_day_key(ESIID, "2025-11-01"),
-            "dagster/asset_partition_range_end": esiid_day_key(ESIID, "2025-11-03")}
+    tags = {"dagster/asset_partition_range_start": "2025-11-01", "dagster/asset_partition_range_end": "2025-11-03"}
     rebuild = defs.resolve_job_def(BILLING_REBUILD_JOB).execute_in_process(instance=instance, tags=tags)
     assert rebuild.success and len(reads(engine)) == 3
     assert statuses(engine)[dt.date(2025, 11, 2)] == "mismatch"

@@ -60,8 +60,34 @@ def test_backfill_command_rebuilds_a_range(cli_env, capsys):
     assert cli.main(["backfill", "--esiid", "10443720009990001", "--start", "2025-11-01", "--end", "2025-11-03"]) == 0
     assert read() == before
     with dg.DagsterInstance.get() as instance:
-        assert [r.job_name for r in instance.get_runs()] == ["usage_rebuild_job", "inbox_ingest_job"]
+        runs = instance.get_runs()
+        assert [r.job_name for r in runs] == ["rebuild_homes_job", "inbox_ingest_job"]  # one run for the home
+        assert runs[0].tags["intelliwatt/esiid"].startswith("esiid#")
     engine.dispose()
+
+
+def test_backfill_command_for_every_home_of_a_day_range(cli_env):
+    copy_sample("IntervalMeterUsage_sample_fallback_unpadded.csv", cli_env.inbox_dir)
+    assert cli.main(["ingest"]) == 0
+    engine = create_engine(cli_env.warehouse_url)
+    read = lambda: sorted(map(tuple, engine.connect().execute(sa.select(usage_interval)).all()))  # noqa: E731
+    before = read()
+    with engine.begin() as conn:
+        conn.execute(usage_interval.update().values(kwh=7.0))
+    assert cli.main(["backfill", "--start", "2025-11-01", "--end", "2025-11-03"]) == 0
+    assert read() == before
+    engine.dispose()
+
+
+@pytest.mark.parametrize("args", [["--esiid", "abc"], ["--esiid", "1044372000999000"], ["--start", "2025-11-03"]])
+def test_backfill_command_refuses_nonsense(cli_env, capsys, args):
+    base = {"--esiid": "10443720009990001", "--start": "2025-11-01", "--end": "2025-11-02"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    argv = ["backfill"] + [x for k, v in base.items() for x in (k, v)]
+    assert cli.main(argv) == 2
+    assert "--" in capsys.readouterr().err
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_runs() == []
 
 
 def test_migrations_create_exactly_the_declared_tables(engine):
@@ -103,3 +129,33 @@ def test_reprocess_takes_a_failed_file_again_from_its_raw_bytes(cli_env, monkeyp
     assert "raw_file 1 (one_bad_row.csv): normalized - 1 invalid rows tolerated" in out
     with dg.DagsterInstance.get() as instance:
         assert len(instance.get_materialized_partitions(dg.AssetKey("usage_intervals"))) == 3
+
+
+def test_a_file_copied_into_the_inbox_just_now_is_ingested_at_once(tmp_path):
+    """`cp sample inbox/ && intelliwatt ingest`, as a user types it, on embedded defaults."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTELLIWATT_", "DAGSTER_"))}
+    env["INTELLIWATT_HOME"] = str(home)  # the default minimum age (2 s) applies
+
+    def ingest():
+        return subprocess.run([sys.executable, "-m", "intelliwatt_pipelines.cli", "ingest"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    (home / "inbox").mkdir(parents=True)
+    name = "IntervalMeterUsage_sample_fallback_unpadded.csv"
+    (home / "inbox" / name).write_bytes((DATA / name).read_bytes())  # like cp: the mtime is now
+    done = ingest()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "waiting for 1 file(s) to be at rest" in done.stdout
+    assert "IntervalMeterUsage_sample_fallback_unpadded.csv: normalized, 292 rows" in done.stdout
+    assert "1/1 files, 292 rows" in done.stdout
+    with sqlite3.connect(home / "warehouse.db") as conn:
+        assert conn.execute("SELECT count(*) FROM usage_interval").fetchone() == (292,)
+    (home / "inbox" / "junk.csv").write_bytes(b"\x00\xff" * 100)
+    failed = ingest()
+    assert failed.returncode == 1 and "junk.csv: failed" in failed.stdout

@@ -1,5 +1,6 @@
-"""The Dagster layer on a real instance: sensor batching, partitions marked by the ingest run,
-single-run rebuilds of partition ranges, asset checks, and the PostgreSQL instance config."""
+"""The Dagster layer on a real instance: sensor batching, day partitions marked by the ingest run
+(one event per asset per day), rebuilds of day ranges and of single homes, asset checks, and the
+PostgreSQL instance config."""
 
 import datetime as dt
 import json
@@ -10,13 +11,19 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import raw_file, usage_interval
-from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, USAGE_INTERVALS
-from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_JOB, build_defs
-from intelliwatt_pipelines.defs.partitions import esiid_day_key
+from intelliwatt_pipelines.defs.assets import (
+    BILLING_READS,
+    DAILY_COMPLETENESS,
+    RAW_FILES,
+    RECONCILIATION,
+    USAGE_INTERVALS,
+)
+from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_HOMES_JOB, REBUILD_JOB, build_defs
 from intelliwatt_pipelines.defs.resources import WarehouseResource
 from intelliwatt_pipelines_tests.conftest import DATA, copy_sample
 
@@ -40,7 +47,16 @@ def run_ingest(defs, instance, request: dg.RunRequest):
 
 
 def expected_days(expected: dict) -> set[str]:
-    return {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+    return {d["date"] for v in expected.values() for d in v["days"]}
+
+
+def events_in_run(instance, run_id: str) -> dict[str, list[str]]:
+    """Asset -> the partitions of the materializations a run recorded."""
+    out: dict[str, list[str]] = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        mat = record.dagster_event.event_specific_data.materialization
+        out.setdefault(mat.asset_key.to_user_string(), []).append(mat.partition)
+    return out
 
 
 def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
@@ -89,10 +105,10 @@ def test_one_run_marks_every_partition_it_wrote_and_bad_files_do_not_stop_it(set
     result = run_ingest(defs, instance, tick.run_requests[0])
     assert result.success
 
-    want = {str(esiid_day_key(v["esiid"], d["date"])) for v in expected.values() for d in v["days"]}
+    want = expected_days(expected)
     assert instance.get_materialized_partitions(USAGE_INTERVALS) == want
     assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == want
-    assert set(instance.get_dynamic_partitions("esiid")) == {v["esiid"] for v in expected.values()}
+    assert instance.get_dynamic_partitions("esiid") == []  # homes are not partitions
     assert len(instance.get_runs()) == 1
 
     checks = check_results(result)
@@ -126,9 +142,7 @@ def test_rebuild_of_a_partition_range_is_one_run_from_raw(settings, instance):
         conn.execute(usage_interval.update().where(u.ts_utc == dt.datetime(2025, 11, 1, 12, tzinfo=dt.timezone.utc))
                      .values(kwh=42.0))
         conn.execute(usage_interval.delete().where(u.ts_utc == dt.datetime(2025, 11, 3, 12, tzinfo=dt.timezone.utc)))
-    esiid = "10443720009990001"
-    tags = {"dagster/asset_partition_range_start": esiid_day_key(esiid, "2025-11-01"),
-            "dagster/asset_partition_range_end": esiid_day_key(esiid, "2025-11-03")}
+    tags = {"dagster/asset_partition_range_start": "2025-11-01", "dagster/asset_partition_range_end": "2025-11-03"}
     result = defs.resolve_job_def(REBUILD_JOB).execute_in_process(instance=instance, tags=tags)
     assert result.success
     assert table() == before
@@ -180,35 +194,106 @@ def test_postgres_instance_config_from_deploy(tmp_path, settings, postgres_url, 
     engine.dispose()
 
 
-def test_partition_events_are_stored_in_batches_on_postgres_and_mark_exactly_the_days(settings, pg_instance,
-                                                                                      expected, monkeypatch):
-    from dagster._core.storage.event_log.base import EventLogStorage
-
-    batches = []
-    store_batch = type(pg_instance.event_log_storage).store_event_batch
-    monkeypatch.setattr(type(pg_instance.event_log_storage), "store_event_batch",
-                        lambda self, events: (batches.append((len(events), sorted({e.dagster_event.asset_key.to_user_string() for e in events}))), store_batch(self, events))[1])
-    assert issubclass(type(pg_instance.event_log_storage), EventLogStorage)
+def test_an_ingest_run_over_n_days_records_n_materializations_per_asset_on_postgres(settings, pg_instance, expected):
     copy_sample(FALLBACK, settings.inbox_dir)
     copy_sample(SPRING, settings.inbox_dir)
     defs = build_defs(settings)
-    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
     result = run_ingest(defs, pg_instance, sensor_tick(defs, pg_instance).run_requests[0])
     assert result.success
-    # the checks found this run's partitions through the partition index (one event log on PostgreSQL)
+    want = expected_days(expected)  # two homes on different days: 3 + 3 days
+    events = events_in_run(pg_instance, result.run_id)
+    assert sorted(events["usage_intervals"]) == sorted(want)
+    assert sorted(events["daily_completeness"]) == sorted(want)
+    assert events["raw_files"] == [None]
+    assert set(events) == {"raw_files", "usage_intervals", "daily_completeness"}
+    day = pg_instance.fetch_materializations(DAILY_COMPLETENESS, limit=1).records[0].asset_materialization
+    assert day.metadata["homes"].value == 1 and day.metadata["homes_complete"].value == 1
+    assert "esiid#" in day.metadata["homes_falling_shortest"].value
+
+    # the checks found what the run wrote from the warehouse: its raw files and their coverage
     checks = check_results(result)
     engine = WarehouseResource(url=settings.warehouse_url).engine()
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar_one()
+        series_days = conn.execute(sa.text("SELECT count(*) FROM daily_completeness")).scalar_one()
     assert checks["usage_intervals_schema"].passed
     assert checks["usage_intervals_schema"].metadata["rows_checked"].value == stored > 0
-    assert checks["daily_completeness_threshold"].metadata["days_checked"].value == len(expected_days(expected))
+    assert checks["daily_completeness_threshold"].metadata["series_days_checked"].value == series_days > 0
 
-    want = expected_days(expected)
-    assert pg_instance.get_materialized_partitions(USAGE_INTERVALS) == want
-    assert pg_instance.get_materialized_partitions(DAILY_COMPLETENESS) == want
-    # one batch per asset, not one write per (ESIID, day)
-    assert sorted(batches) == [(len(want), ["daily_completeness"]), (len(want), ["usage_intervals"])]
+
+def test_the_four_assets_are_partitioned_by_central_days(settings):
+    defs = build_defs(settings)
+    graph = defs.resolve_asset_graph()
+    for key in (USAGE_INTERVALS, DAILY_COMPLETENESS, BILLING_READS, RECONCILIATION):
+        pdef = graph.get(key).partitions_def
+        assert isinstance(pdef, dg.DailyPartitionsDefinition) and pdef.timezone == "America/Chicago", key
+        assert pdef.get_first_partition_key() == settings.partition_start
+        assert pdef.get_last_partition_key() == dt.datetime.now(ZoneInfo("America/Chicago")).date().isoformat()
+    assert graph.get(RAW_FILES).partitions_def is None
+
+
+def test_a_new_home_changes_nothing_in_the_partition_definition(settings, instance, expected):
+    # the status cache the UI reads (Dagster internals, read here only to watch its definition id)
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+    defs = build_defs(settings)
+    pdef = defs.resolve_asset_graph().get(USAGE_INTERVALS).partitions_def
+    before = pdef.get_serializable_unique_identifier(dynamic_partitions_store=instance)
+    copy_sample(FALLBACK, settings.inbox_dir)
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    first = get_and_update_asset_status_cache_value(instance, USAGE_INTERVALS, pdef)
+    copy_sample(SPRING, settings.inbox_dir)  # a second ESIID arrives
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    assert pdef.get_serializable_unique_identifier(dynamic_partitions_store=instance) == before
+    second = get_and_update_asset_status_cache_value(instance, USAGE_INTERVALS, pdef)
+    assert first.partitions_def_id == second.partitions_def_id == before  # updated in place, never rebuilt
+    assert second.earliest_in_progress_materialization_event_id is None
+    assert instance.get_materialized_partitions(USAGE_INTERVALS) == expected_days(expected)
+
+
+def test_rebuild_homes_job_restores_one_home_and_leaves_the_others(settings, instance):
+    copy_sample(FALLBACK, settings.inbox_dir)  # home A, 2025-11-01..03
+    other = "10443720009990077"
+    text = (DATA / FALLBACK).read_text().replace("10443720009990001", other)
+    (settings.inbox_dir / f"IntervalMeterUsage_{other}.csv").write_text(text)  # home B, the same days
+    defs = build_defs(settings)
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    u = usage_interval.c
+    noon = dt.datetime(2025, 11, 1, 12, tzinfo=dt.timezone.utc)
+
+    def rows(esiid):
+        with engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(sa.select(usage_interval).where(u.esiid == esiid)).all())
+
+    before = rows("10443720009990001")
+    with engine.begin() as conn:  # damage both homes the same way
+        conn.execute(usage_interval.update().where(u.ts_utc == noon).values(kwh=42.0))
+    damaged_other = rows(other)
+    config = {"ops": {"rebuilt_homes": {"config": {"esiids": ["10443720009990001"], "start": "2025-11-01",
+                                                     "end": "2025-11-03"}}}}
+    result = defs.resolve_job_def(REBUILD_HOMES_JOB).execute_in_process(run_config=config, instance=instance)
+    assert result.success
+    assert rows("10443720009990001") == before
+    assert rows(other) == damaged_other and any(r[5] == 42.0 for r in damaged_other)
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags["intelliwatt/esiid"].startswith("esiid#") and "10443720009990001" not in str(run.tags)
+    events = events_in_run(instance, result.run_id)
+    for asset in ("usage_intervals", "daily_completeness", "billing_reads"):
+        assert sorted(events[asset]) == ["2025-11-01", "2025-11-02", "2025-11-03"], asset
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"esiids": ["abc"], "start": "2025-11-01", "end": "2025-11-03"}, "not 17 or 22"),
+    ({"esiids": ["10443720009990001"], "start": "2025-11-03", "end": "2025-11-01"}, "after end"),
+    ({"esiids": [], "start": "2025-11-01", "end": "2025-11-03"}, "no ESIIDs"),
+])
+def test_rebuild_homes_job_refuses_nonsense(settings, instance, config, message):
+    result = build_defs(settings).resolve_job_def(REBUILD_HOMES_JOB).execute_in_process(
+        run_config={"ops": {"rebuilt_homes": {"config": config}}}, instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert message in str(failure.event_specific_data.error)
 
 
 def test_sensor_offers_a_batch_again_when_its_claim_is_stale(settings, instance):
@@ -252,7 +337,7 @@ def test_completeness_check_warns_about_days_with_gaps(settings, instance):
     check = check_results(result)["daily_completeness_threshold"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["days_below_threshold"].value == 1
-    assert "2025-11-01" in check.metadata["days"].value
+    assert "2025-11-01" in check.metadata["homes_short_by_day"].value
 
 
 def test_dagster_metadata_carries_no_raw_esiid(settings, instance):

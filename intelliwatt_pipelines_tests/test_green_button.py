@@ -370,7 +370,6 @@ def test_a_sidecar_binds_an_inbox_feed_and_a_bad_one_says_why(engine, store, tmp
 def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions(settings, instance):
     from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, USAGE_INTERVALS
     from intelliwatt_pipelines.defs.definitions import build_defs
-    from intelliwatt_pipelines.defs.partitions import esiid_day_key
     from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
 
     (settings.inbox_dir / "GreenButton_download.xml").write_bytes(quarter_feed())
@@ -381,7 +380,7 @@ def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions
     entries = tick.run_requests[0].run_config["ops"]["raw_files"]["config"]["entries"]
     assert [Path(e["path"]).name for e in entries] == ["GreenButton_download.xml"]
     assert run_ingest(defs, instance, tick.run_requests[0]).success
-    days = {esiid_day_key("10443720009990080", f"2025-11-0{d}") for d in (1, 2, 3)}
+    days = {f"2025-11-0{d}" for d in (1, 2, 3)}
     assert instance.get_materialized_partitions(USAGE_INTERVALS) == days
     assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == days
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from intelliwatt_pipelines_tests.conftest import DATA
 from intelliwatt_pipelines_tests.servers import DagsterDev, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,8 @@ LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionB
 BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status } } }"""
 ONCOR = "10443720000000001"
+SECOND = "10443720009990001"
+FALLBACK = "IntervalMeterUsage_sample_fallback_unpadded.csv"
 
 
 def stored_intervals(db: Path) -> list[tuple]:
@@ -62,13 +65,18 @@ def test_start_command_ingests_the_sample_and_shows_it(tmp_path):
                                   headers={"x-api-key": creds["INTELLIWATT_API_KEYS"]}).json()
         assert fall_back_day["count"] == 100
 
-        # What the UI's "Materialize… → backfill" sends: a week of one ESIID, both assets.
+        # A second home on some of the same days, taken by the sensor in a run of its own.
+        (tmp_path / "home" / "inbox" / FALLBACK).write_bytes((DATA / FALLBACK).read_bytes())
+        dev.wait_for(lambda: (r := dev.graphql(QUERY)["runsOrError"]["results"]) and len(r) == 2 and all(
+            x["status"] == "SUCCESS" for x in r), 120, "the second home to be ingested")
+
+        # What the UI's "Materialize… → backfill" sends: a week of days, both assets, every home.
         db = tmp_path / "home" / "warehouse.db"
         before = stored_intervals(db)
-        with sqlite3.connect(db) as conn:  # damage one stored value; the backfill must restore it from raw
-            conn.execute("UPDATE usage_interval SET kwh = 99 WHERE esiid = ? AND ts_utc = "
-                         "(SELECT min(ts_utc) FROM usage_interval WHERE esiid = ?)", (ONCOR, ONCOR))
-        days = [f"2025-{d}|{ONCOR}" for d in ("10-30", "10-31", "11-01", "11-02", "11-03", "11-04", "11-05")]
+        with sqlite3.connect(db) as conn:  # damage each home's rows; the backfill must restore them from raw
+            conn.execute("UPDATE usage_interval SET kwh = 99 WHERE ts_utc >= '2025-11-01' AND ts_utc < '2025-11-03'")
+            assert {r[0] for r in conn.execute("SELECT esiid FROM usage_interval WHERE kwh = 99")} == {ONCOR, SECOND}
+        days = [f"2025-{d}" for d in ("10-30", "10-31", "11-01", "11-02", "11-03", "11-04", "11-05")]
         launched = dev.graphql(LAUNCH_BACKFILL, {"params": {
             "partitionNames": days, "assetSelection": [{"path": ["usage_intervals"]}, {"path": ["daily_completeness"]}]}})
         backfill_id = launched["launchPartitionBackfill"]["backfillId"]
@@ -81,7 +89,8 @@ def test_start_command_ingests_the_sample_and_shows_it(tmp_path):
         assert status.startswith("COMPLETED") and "FAIL" not in status, status
         runs = dev.wait_for(lambda: (r := dev.graphql(QUERY)["runsOrError"]["results"]) and all(
             x["status"] == "SUCCESS" for x in r) and r, 60, "backfill runs")
-        assert sorted(r["jobName"] for r in runs) == ["__ASSET_JOB", "inbox_ingest_job"]  # one run for 7 days
+        # one run for the 7 days of every home
+        assert sorted(r["jobName"] for r in runs) == ["__ASSET_JOB", "inbox_ingest_job", "inbox_ingest_job"]
         assert stored_intervals(db) == before
     finally:
         dev.stop()

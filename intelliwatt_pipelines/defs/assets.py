@@ -1,16 +1,12 @@
 """Assets: raw files in; canonical usage intervals, daily completeness, billing reads and their
-reconciliation out.
+reconciliation out, partitioned by Central day.
 
 ``raw_files`` is what the inbox sensor runs: one run per batch of files, which captures, normalizes
-and then reports every (ESIID, day) partition it wrote. The partitioned assets materialized
-directly (UI, CLI, backfill) rebuild their partitions from the stored raw bytes, in one run for
-any range.
+and then reports one materialization per asset per day it wrote. The day-partitioned assets
+materialized directly (UI backfill, Launchpad, CLI) rebuild their days from the stored raw bytes, for
+every home with raw coverage or for the ESIIDs in their config.
 """
 
-
-import datetime as dt
-from collections import defaultdict
-from itertools import groupby
 
 import dagster as dg
 import pandas as pd
@@ -24,7 +20,18 @@ from intelliwatt_pipelines.cdm.tables import (
     raw_file,
     usage_interval,
 )
-from intelliwatt_pipelines.defs.partitions import esiid_day_key, esiid_partitions, split_key
+from intelliwatt_pipelines.defs.partitions import day_range
+from intelliwatt_pipelines.defs.reporting import (
+    BILLING_READS,
+    DAILY_COMPLETENESS,
+    RECONCILIATION,
+    USAGE_INTERVALS,
+    billing_day_events,
+    gathered,
+    log_events,
+    reconciliation_day_events,
+    usage_day_events,
+)
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
     IngestRulesResource,
@@ -32,22 +39,18 @@ from intelliwatt_pipelines.defs.resources import (
     SftpResource,
     WarehouseResource,
 )
-from intelliwatt_pipelines.ingest import rebuild_esiid_days
-from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days
+from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
-from intelliwatt_pipelines.transport import RemoteEntry, TransportError
-from intelliwatt_pipelines.ingest.normalize import FileOutcome
+from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_esiid_days
 from intelliwatt_pipelines.pii import mask, redact
+from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 
 RAW_FILES = dg.AssetKey("raw_files")
-USAGE_INTERVALS = dg.AssetKey("usage_intervals")
-DAILY_COMPLETENESS = dg.AssetKey("daily_completeness")
-BILLING_READS = dg.AssetKey("billing_reads")
-RECONCILIATION = dg.AssetKey("billing_reconciliation")
 GROUP = "usage"
 BILLING_GROUP = "billing"
 INBOX_SOURCE = "inbox"
 SFTP_SOURCE = "sftp"
+RAW_FILES_FAILURES = "raw_files_failures"
 
 
 def column_schema(table: sa.Table) -> dg.TableSchema:
@@ -83,9 +86,7 @@ def transport_for(source: str, inbox: InboxResource, sftp: SftpResource):
     return sftp.inbox() if source == SFTP_SOURCE else inbox.inbox()
 
 
-def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    days_def = next(d.partitions_def for d in partitions_def.partitions_defs if d.name == "date")
-
+def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=RAW_FILES,
         group_name=GROUP,
@@ -94,43 +95,62 @@ def build_raw_files_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.As
                     "raw_file row per distinct content (PGP/ZIP packages and each CSV inside them, "
                     "linked by parent_id), then normalized into usage_intervals.",
         metadata={"dagster/column_schema": column_schema(raw_file), "dagster/table_name": "raw_file"},
+        check_specs=[dg.AssetCheckSpec(RAW_FILES_FAILURES, asset=RAW_FILES, blocking=False,
+                                       description="Files this run took that failed to parse or validate "
+                                                   "(raw bytes are kept).")],
     )
     def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig, warehouse: WarehouseResource,
                   raw_store: RawStoreResource, inbox: InboxResource, sftp: SftpResource,
                   rules: IngestRulesResource) -> dg.MaterializeResult:
         engine, store = warehouse.engine(), raw_store.store()
-        transport = transport_for(config.source, inbox, sftp)
         options = rules.options(delete_after_ingest=config.source == SFTP_SOURCE and sftp.delete_after_ingest)
-        outcomes, broken = [], []
         if config.raw_file_ids:
             outcomes = reprocess_raw_files(engine, store, config.raw_file_ids, run_id=context.run.run_id,
                                            options=options)
             _log_outcomes(context, outcomes)
-            return dg.MaterializeResult(metadata=_batch_metadata(
-                outcomes, report_partitions(context, outcomes, set(days_def.get_partition_keys()))))
-        try:
-            with transport.session():
-                entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
-                    new_entries(engine, transport.source, transport.list_entries())
-                for entry in entries:
-                    try:
-                        taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
-                    except TransportError as exc:  # nothing registered; the sensor offers it again
-                        broken.append(redact(str(exc)))
-                        context.log.error(broken[-1])
-                        continue
-                    _log_outcomes(context, taken)
-                    outcomes += taken
-        except TransportError as exc:
-            broken.append(redact(str(exc)))
-        days = report_partitions(context, outcomes, set(days_def.get_partition_keys()))
+            broken = []
+        else:
+            outcomes, broken = _take_inbox(context, config, engine, store, transport_for(config.source, inbox, sftp),
+                                           options)
+        days = report_days(context, outcomes, set(days_def.get_partition_keys()))
         metadata = _batch_metadata(outcomes, days)
         if broken:
             raise dg.Failure(description=f"{len(broken)} transfer(s) failed and will be retried: " + "; ".join(broken),
                              metadata=metadata)
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[_failures_check(outcomes)])
 
     return raw_files
+
+
+def _take_inbox(context, config: "RawFilesConfig", engine, store, transport, options) -> tuple[list, list[str]]:
+    """Take the configured entries (or everything new) from one inbox; transfer errors are collected."""
+    outcomes, broken = [], []
+    try:
+        with transport.session():
+            entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
+                new_entries(engine, transport.source, transport.list_entries())
+            for entry in entries:
+                try:
+                    taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
+                except TransportError as exc:  # nothing registered; the sensor offers it again
+                    broken.append(redact(str(exc)))
+                    context.log.error(broken[-1])
+                    continue
+                _log_outcomes(context, taken)
+                outcomes += taken
+    except TransportError as exc:
+        broken.append(redact(str(exc)))
+    return outcomes, broken
+
+
+def _failures_check(outcomes: list[FileOutcome]) -> dg.AssetCheckResult:
+    failed = [o for o in outcomes if o.status in ("failed", "quarantined", "missing")]
+    table = pd.DataFrame([(o.raw_file_id, redact(o.filename), o.status, redact((o.error or "")[:200])) for o in failed],
+                         columns=["raw_file_id", "filename", "status", "error"])
+    return dg.AssetCheckResult(
+        check_name=RAW_FILES_FAILURES, passed=not failed, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"files_failed": len(failed),
+                  **({"failures": dg.MetadataValue.md(table.to_markdown(index=False))} if failed else {})})
 
 
 def _log_outcomes(context: dg.AssetExecutionContext, outcomes: list[FileOutcome]) -> None:
@@ -139,91 +159,30 @@ def _log_outcomes(context: dg.AssetExecutionContext, outcomes: list[FileOutcome]
                                 + (f" - {outcome.error}" if outcome.error else "")))
 
 
-def _gathered(outcomes: list[FileOutcome], attr: str, key: list[str]) -> pd.DataFrame:
-    frames = [getattr(o, attr) for o in outcomes if o.status == "normalized" and not getattr(o, attr).empty]
-    return pd.concat(frames, ignore_index=True).drop_duplicates(key, keep="last") if frames else pd.DataFrame()
-
-
-def report_partitions(context: dg.AssetExecutionContext, outcomes: list[FileOutcome], valid_days: set[str]) -> int:
-    """Register new ESIIDs and mark every (ESIID, day) these files wrote as materialized."""
-    days = _gathered(outcomes, "completeness", ["esiid", "meter", "channel", "local_date"])
-    reads = _gathered(outcomes, "reads", ["esiid", "meter", "channel", "read_start", "read_end", "source"])
-    recon = _gathered(outcomes, "reconciliation", ["esiid", "meter", "channel", "read_start", "read_end", "source"])
-    esiids = sorted(set().union(*[set(f["esiid"]) for f in (days, reads, recon) if len(f)]))
-    if not esiids:
-        return 0
-    known = set(context.instance.get_dynamic_partitions(esiid_partitions.name))
-    if new := [e for e in esiids if e not in known]:
-        context.instance.add_dynamic_partitions(esiid_partitions.name, new)
-    outside = set()
-
-    def mark(asset_key: dg.AssetKey, per_day: pd.DataFrame, metadata) -> None:
-        """``per_day``: one row per (esiid, local_date) with the figures ``metadata`` turns into
-        the event's metadata (None: no event)."""
-        if per_day.empty:
-            return
-        events = []
-        for row in per_day.itertuples(index=False):
-            if str(row.local_date) not in valid_days:
-                outside.add((row.esiid, row.local_date))
-            elif (values := metadata(row)) is not None:
-                events.append(dg.AssetMaterialization(asset_key=asset_key, partition=esiid_day_key(row.esiid, row.local_date),
-                                                      metadata=values))
-        log_materializations(context, events)
-
-    # one groupby per asset, not one per (ESIID, day): a 50-file run reports ~18,000 days
-    if len(days):
-        daily = days.assign(intervals=days["actual_intervals"] + days["filled_intervals"]).groupby(
-            ["esiid", "local_date"], sort=True).agg(
-            intervals=("intervals", "sum"), kwh=("kwh_real", "sum"), completeness=("completeness", "min"),
-            status=("status", lambda s: ",".join(sorted(set(s))))).reset_index()
-        # a day inside a gap has a completeness row but no intervals
-        mark(USAGE_INTERVALS, daily, lambda r: {"intervals": int(r.intervals), "kwh": float(r.kwh)}
-             if r.intervals else None)
-        mark(DAILY_COMPLETENESS, daily, lambda r: {"status": r.status, "completeness": float(r.completeness)})
-    if len(reads):
-        mark(BILLING_READS, reads.groupby(["esiid", "local_date"], sort=True).agg(
-            reads=("kwh_total", "size"), kwh=("kwh_total", "sum")).reset_index(),
-            lambda r: {"reads": int(r.reads), "kwh": float(r.kwh)})
-    mark_reconciliation(context, recon, valid_days)
+def report_days(context, outcomes: list[FileOutcome], valid_days: set[str]) -> int:
+    """Log one materialization per asset per Central day these files wrote; returns the series-days."""
+    done = [o for o in outcomes if o.status == "normalized"]
+    days = gathered([o.completeness for o in done], ["esiid", "meter", "channel", "local_date"])
+    reads = gathered([o.reads for o in done], ["esiid", "meter", "channel", "read_start", "read_end", "source"])
+    recon = gathered([o.reconciliation for o in done], ["esiid", "meter", "channel", "read_start", "read_end", "source"])
+    extra = {"raw_files_in_run": len(done)}
+    log_events(context, usage_day_events(days, _invalid_by_day(done), valid_days, extra)
+               + billing_day_events(reads, valid_days, extra) + reconciliation_day_events(recon, valid_days, extra))
+    outside = {str(d) for f in (days, reads, recon) if len(f) for d in f["local_date"].unique()} - valid_days
     if outside:
-        context.log.warning(f"{len(outside)} (ESIID, day) pairs fall outside the partition range "
+        context.log.warning(f"{len(outside)} day(s) fall outside the partition range "
                             "(INTELLIWATT_PARTITION_START..today): written, not shown as partitions")
     return len(days)
 
 
-def mark_reconciliation(context: dg.AssetExecutionContext, rows: pd.DataFrame, valid_days: set[str]) -> None:
-    """Mark the reconciliation partitions a run recomputed (by the day each read ends on)."""
-    if rows.empty:
-        return
-    log_materializations(context, [dg.AssetMaterialization(
-        asset_key=RECONCILIATION, partition=esiid_day_key(esiid, day),
-        metadata={"status": ",".join(sorted(set(group["status"]))),
-                  "max_abs_difference_kwh": float(group["difference_kwh"].abs().max())})
-        for (esiid, day), group in rows.groupby(["esiid", "local_date"], sort=True) if str(day) in valid_days])
-
-
-def log_materializations(context: dg.AssetExecutionContext, events: list[dg.AssetMaterialization]) -> None:
-    """Report many partitions' materializations from one step, stored in batches.
-
-    ``context.log_event`` stores each event on its own (~10 ms each on PostgreSQL storage: 730
-    events for a home-year took longer than ingesting it). Dagster batches the events of one
-    step output when ``DAGSTER_EVENT_BATCH_SIZE`` > 0 (set in definitions.py); the same internal
-    hook is used here, with a plain ``log_event`` fallback should it move in a Dagster release.
-    """
-    if not events:
-        return
-    try:
-        from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
-
-        step = context.get_step_execution_context()
-        batch = generate_event_batch_id()
-    except (ImportError, AttributeError):  # pragma: no cover - depends on Dagster's internals
-        for event in events:
-            context.log_event(event)
-        return
-    for i, event in enumerate(events):
-        DagsterEvent.asset_materialization(step, event, DagsterEventBatchMetadata(batch, i == len(events) - 1))
+def _invalid_by_day(outcomes: list[FileOutcome]) -> dict[str, int]:
+    """Invalid rows of the files that wrote each day (a file's invalid rows count on each of its days)."""
+    out: dict[str, int] = {}
+    for o in outcomes:
+        if o.rows_invalid and len(o.completeness):
+            for day in set(map(str, o.completeness["local_date"])):
+                out[day] = out.get(day, 0) + o.rows_invalid
+    return out
 
 
 def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
@@ -254,15 +213,53 @@ def _batch_metadata(outcomes: list[FileOutcome], series_days: int) -> dict:
     }
 
 
-def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    days_def = next(d.partitions_def for d in partitions_def.partitions_defs if d.name == "date")
+class HomesConfig(dg.Config):
+    """Which homes to rebuild for the selected days. Empty: every home with raw coverage in them."""
 
+    esiids: list[str] = []
+
+
+def selected_homes(config: HomesConfig, engine: sa.Engine, start, end, *, billing: bool = False) -> list[str]:
+    """The configured ESIIDs (checked) or every home the raw files cover on [start, end]."""
+    bad = [e for e in config.esiids if not ESIID_RE.match(e)]
+    if bad:
+        raise dg.Failure(description=f"{len(bad)} configured ESIID(s) are not 17 or 22 ASCII digits: "
+                                     + ", ".join(f"{mask(b)} ({len(b)} characters)" for b in bad[:5]))
+    return sorted(set(config.esiids)) or homes_covered(engine, start, end, billing=billing)
+
+
+def rebuild_homes(context, homes: list[str], rebuild) -> list:
+    """Call ``rebuild(esiid)`` home by home: one home's days in memory at a time, one transaction each."""
+    results = []
+    for i, esiid in enumerate(homes, 1):
+        results.append(rebuild(esiid))
+        if i % 500 == 0 or i == len(homes):
+            context.log.info(f"rebuilt {i}/{len(homes)} home(s) from "
+                             f"{len({f for r in results for f in r.raw_file_ids})} raw file(s)")
+    return results
+
+
+def rebuild_metadata(homes: list[str], results: list) -> dict:
+    return {"homes": len(homes),
+            **({"esiids": ", ".join(mask(e) for e in homes)} if 0 < len(homes) <= 20 else {}),
+            "raw_files_replayed": len({i for r in results for i in r.raw_file_ids}),
+            "rows_deleted": sum(r.rows_deleted for r in results), "rows_written": sum(r.rows_written for r in results)}
+
+
+def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="usage_from_raw",
         specs=[
             dg.AssetSpec(USAGE_INTERVALS, deps=[RAW_FILES], group_name=GROUP, kinds={"pandas", "sql"},
                          description="Canonical 15-minute (or coarser) usage intervals per ESIID, meter and "
-                                     "channel, UTC-keyed and revision-aware. Partitioned by ESIID × Central day.",
+                                     "channel, UTC-keyed and revision-aware. Partitioned by Central day; "
+                                     "a materialization rebuilds the selected days from raw, for the ESIIDs "
+                                     "in config or every home with raw coverage.",
                          metadata={"dagster/column_schema": column_schema(usage_interval),
                                    "dagster/table_name": "usage_interval"}),
             dg.AssetSpec(DAILY_COMPLETENESS, deps=[USAGE_INTERVALS], group_name=GROUP, kinds={"pandas", "sql"},
@@ -271,36 +268,39 @@ def build_usage_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Assets
                          metadata={"dagster/column_schema": column_schema(daily_completeness),
                                    "dagster/table_name": "daily_completeness"}),
         ],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        partitions_def=days_def,
+        # a range of days for all homes is cut into runs of days_per_run days; each run goes home by home
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run),
     )
-    def usage_from_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+    def usage_from_raw(context: dg.AssetExecutionContext, config: HomesConfig, warehouse: WarehouseResource,
                        raw_store: RawStoreResource, rules: IngestRulesResource):
-        """Rebuild the selected (ESIID, day) partitions from the stored raw files, in one run."""
-        results = rebuild_partitions(context, lambda esiid, start, end: rebuild_esiid_days(
-            warehouse.engine(), raw_store.store(), esiid, start, end,
-            fallback_esiid=rules.dev_fallback_esiid or None, tolerance=rules.tolerance(),
-            precedence=rules.precedence()))
-        done = _concat([r.completeness for r in results], ["status"])
+        """Rebuild the selected days from the stored raw files, in one run for the range."""
+        engine, store = warehouse.engine(), raw_store.store()
+        start, end = day_range(context.partition_keys)
+        homes = selected_homes(config, engine, start, end)
+        results = rebuild_homes(context, homes, lambda esiid: rebuild_esiid_days(
+            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+            tolerance=rules.tolerance(), precedence=rules.precedence()))
+        done = concat([r.completeness for r in results], ["status"])
         # the intervals under billing reads changed: their reconciliation was recomputed too
-        mark_reconciliation(context, _concat([r.reconciliation for r in results], ["status"]),
-                            set(days_def.get_partition_keys()))
-        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=_rebuild_metadata(context, results))
+        log_events(context, reconciliation_day_events(concat([r.reconciliation for r in results], ["status"]),
+                                                      set(context.partition_keys), {"rebuilt": True}))
+        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=rebuild_metadata(homes, results))
         yield dg.MaterializeResult(asset_key=DAILY_COMPLETENESS, metadata={
-            "series_days": len(done),
+            "homes": len(homes), "series_days": len(done),
             **{f"days_{s}": int((done["status"] == s).sum()) for s in ("complete", "partial", "gaps")}})
 
     return usage_from_raw
 
 
-def build_billing_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="billing_from_raw",
         specs=[
             dg.AssetSpec(BILLING_READS, deps=[RAW_FILES], group_name=BILLING_GROUP, kinds={"pandas", "sql"},
                          description="SMT meter reads (daily usage CSV, monthly billing JSON): one row per ESIID, "
-                                     "meter, channel, read period and source. Partitioned by ESIID × the Central "
-                                     "day the read period ends on.",
+                                     "meter, channel, read period and source. Partitioned by the Central day "
+                                     "the read period ends on.",
                          metadata={"dagster/column_schema": column_schema(billing_read),
                                    "dagster/table_name": "billing_read"}),
             dg.AssetSpec(RECONCILIATION, deps=[BILLING_READS, USAGE_INTERVALS], group_name=BILLING_GROUP,
@@ -310,54 +310,26 @@ def build_billing_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.Asse
                          metadata={"dagster/column_schema": column_schema(billing_reconciliation),
                                    "dagster/table_name": "billing_reconciliation"}),
         ],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        partitions_def=days_def,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run),
         can_subset=True,
     )
-    def billing_from_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+    def billing_from_raw(context: dg.AssetExecutionContext, config: HomesConfig, warehouse: WarehouseResource,
                          raw_store: RawStoreResource, rules: IngestRulesResource):
-        """Rebuild the selected partitions' billing reads from raw (if selected) and reconcile them."""
+        """Rebuild the selected days' billing reads from raw (if selected) and reconcile them."""
+        engine, store = warehouse.engine(), raw_store.store()
+        start, end = day_range(context.partition_keys)
         with_reads = BILLING_READS in context.selected_asset_keys
-        results = rebuild_partitions(context, lambda esiid, start, end: rebuild_billing_days(
-            warehouse.engine(), raw_store.store(), esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+        homes = selected_homes(config, engine, start, end, billing=True)
+        results = rebuild_homes(context, homes, lambda esiid: rebuild_billing_days(
+            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), reads=with_reads))
         if with_reads:
-            yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=_rebuild_metadata(context, results))
+            yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=rebuild_metadata(homes, results))
         if RECONCILIATION in context.selected_asset_keys:
-            done = _concat([r.reconciliation for r in results], ["status"])
+            done = concat([r.reconciliation for r in results], ["status"])
             yield dg.MaterializeResult(asset_key=RECONCILIATION, metadata={
-                "reads": len(done), **{s: int((done["status"] == s).sum())
-                                       for s in ("match", "mismatch", "insufficient_intervals")}})
+                "homes": len(homes), "reads": len(done),
+                **{s: int((done["status"] == s).sum()) for s in ("match", "mismatch", "insufficient_intervals")}})
 
     return billing_from_raw
-
-
-def rebuild_partitions(context: dg.AssetExecutionContext, rebuild) -> list:
-    """Call ``rebuild(esiid, start, end)`` for each ESIID's runs of consecutive selected days."""
-    dates_by_esiid: dict[str, set[dt.date]] = defaultdict(set)
-    for key in context.partition_keys:
-        esiid, day = split_key(key)
-        dates_by_esiid[esiid].add(dt.date.fromisoformat(day))
-    results = []
-    for esiid, dates in sorted(dates_by_esiid.items()):
-        for start, end in contiguous_ranges(sorted(dates)):
-            results.append(rebuild(esiid, start, end))
-            context.log.info(f"rebuilt {mask(esiid)} {start}..{end} from {len(results[-1].raw_file_ids)} raw file(s)")
-    return results
-
-
-def _rebuild_metadata(context: dg.AssetExecutionContext, results: list) -> dict:
-    return {"partitions": len(context.partition_keys),
-            "raw_files_replayed": len({i for r in results for i in r.raw_file_ids}),
-            "rows_deleted": sum(r.rows_deleted for r in results), "rows_written": sum(r.rows_written for r in results)}
-
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
-
-def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """[(start, end)] runs of consecutive days in a sorted list."""
-    runs = groupby(enumerate(dates), key=lambda p: p[1] - dt.timedelta(days=p[0]))
-    return [(g[0][1], g[-1][1]) for g in (list(grp) for _, grp in runs)]

@@ -1,12 +1,12 @@
 """Asset checks. pandera is called directly (dagster-pandera pins pandas below 3).
 
-Each check looks at what its own run wrote: the (ESIID, day) partitions materialized in the run, or
-the raw files the run processed.
+Each check looks at what its own run wrote, found in the warehouse: an ingest run's raw files (by
+run id) and the homes and days they cover, or a rebuild run's days (its partition range) and homes
+(its config, or every home with raw coverage). Dagster's partition keys are never enumerated.
 """
 
 
 import datetime as dt
-from collections import defaultdict
 
 import dagster as dg
 import pandas as pd
@@ -15,51 +15,60 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
 from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
-from intelliwatt_pipelines.cdm.tables import billing_reconciliation, daily_completeness, raw_file, usage_interval
+from intelliwatt_pipelines.cdm.tables import (
+    billing_read_coverage,
+    billing_reconciliation,
+    daily_completeness,
+    raw_file,
+    raw_file_coverage,
+    usage_interval,
+)
 from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
-from intelliwatt_pipelines.defs.partitions import split_key
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
-from intelliwatt_pipelines.pii import mask, redact
+from intelliwatt_pipelines.ingest.normalize import homes_covered
+from intelliwatt_pipelines.pii import mask
 from intelliwatt_pipelines.sources.frames import typed_frame
 
+RANGE_START, RANGE_END, PARTITION = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end",
+                                     "dagster/partition")
+Windows = dict[str, tuple[dt.date, dt.date]]  # ESIID -> first and last Central day written
 
-def _partitions_in_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dict[str, set[dt.date]]:
-    """ESIID -> local days of ``asset_key`` materialized in this run.
 
-    With one event log for all runs (PostgreSQL), the partitions materialized since the run's first
-    event come from Dagster's partition index, without reading the run's events back (a 50-file run
-    reports ~36,000; reading them took seconds per check). A run alongside may add a few partitions
-    of its own: they are checked too. SQLite keeps an event log per run, so there the run's
-    materializations are read.
-    """
-    instance, run_id = context.instance, context.run.run_id
-    keys: set[str] = set()
-    if not getattr(instance.event_log_storage, "is_run_sharded", False):
-        first = instance.get_records_for_run(run_id, limit=1).records
-        if first:
-            keys = instance.get_materialized_partitions(asset_key, after_cursor=first[0].storage_id - 1)
-    else:
-        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-            mat = event.asset_materialization
-            if mat and mat.asset_key == asset_key and mat.partition:
-                keys.add(mat.partition)
-    out: dict[str, set[dt.date]] = defaultdict(set)
-    for key in keys:
-        esiid, day = split_key(key)
-        out[esiid].add(dt.date.fromisoformat(day))
-    return out
+def written_in_run(context: dg.AssetCheckExecutionContext, engine: sa.Engine, *, billing: bool = False) -> Windows:
+    """ESIID -> (first, last) local day this run wrote."""
+    run = context.run
+    tags = run.tags
+    if PARTITION in tags or RANGE_START in tags:
+        start = dt.date.fromisoformat(tags.get(RANGE_START, tags.get(PARTITION)))
+        end = dt.date.fromisoformat(tags.get(RANGE_END, tags.get(PARTITION)))
+        ops = (run.run_config or {}).get("ops", {})
+        configured = {e for op in ops.values() for e in (op.get("config") or {}).get("esiids", [])}
+        homes = configured or set(homes_covered(engine, start, end)) | set(homes_covered(engine, start, end, billing=True))
+        return {e: (start, end) for e in sorted(homes)}
+    windows: Windows = {}
+    with engine.connect() as conn:
+        for coverage in (raw_file_coverage, billing_read_coverage) if billing else (raw_file_coverage,):
+            cov = coverage.c
+            rows = conn.execute(sa.select(cov.esiid, sa.func.min(cov.first_local_date), sa.func.max(cov.last_local_date))
+                                .join(raw_file, raw_file.c.id == cov.raw_file_id)
+                                .where(raw_file.c.run_id == run.run_id, raw_file.c.status == "normalized")
+                                .group_by(cov.esiid)).all()
+            for esiid, first, last in rows:
+                old = windows.get(esiid, (first, last))
+                windows[esiid] = (min(old[0], first), max(old[1], last))
+    return windows
 
 
 @dg.asset_check(asset=USAGE_INTERVALS, additional_deps=[RAW_FILES], blocking=False,
                 description="pandera: the intervals of the partitions this run wrote match the canonical "
                             "schema (ESIID form, channel, quality, kWh ≥ 0, unique UTC keys, placeholders are 0).")
 def usage_intervals_schema(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    touched = _partitions_in_run(context, USAGE_INTERVALS)
+    touched = written_in_run(context, warehouse.engine())
     checked = 0
     with warehouse.engine().connect() as conn:
         # one ESIID at a time: a 50-file run wrote 1.75M intervals, too many to hold at once
-        for esiid, dates in sorted(touched.items()):
-            frame = _intervals(conn, esiid, min(dates), max(dates))
+        for esiid, (first, last) in sorted(touched.items()):
+            frame = _intervals(conn, esiid, first, last)
             if frame.empty:
                 continue
             checked += len(frame)
@@ -91,36 +100,30 @@ def _intervals(conn: sa.Connection, esiid: str, first: dt.date, last: dt.date) -
                             "(days cut by the edge of the delivered range are not counted).")
 def daily_completeness_threshold(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                                  rules: IngestRulesResource) -> dg.AssetCheckResult:
-    touched = _partitions_in_run(context, DAILY_COMPLETENESS)
+    touched = written_in_run(context, warehouse.engine())
     c = daily_completeness.c
-    low = []
+    low, days = [], 0
     with warehouse.engine().connect() as conn:
-        for esiid, dates in touched.items():
+        for esiid, (first, last) in sorted(touched.items()):
+            window = (c.esiid == esiid, c.local_date >= first, c.local_date <= last)
+            days += conn.execute(sa.select(sa.func.count()).where(*window)).scalar_one()
             low += conn.execute(sa.select(c.esiid, c.channel, c.local_date, c.completeness, c.status).where(
-                c.esiid == esiid, c.local_date.in_(sorted(dates)), c.status == "gaps",
-                c.completeness < rules.completeness_threshold)).all()
-    days = sum(len(d) for d in touched.values())
-    table = pd.DataFrame([(mask(r.esiid), r.channel, str(r.local_date), r.completeness) for r in low[:50]],
-                         columns=["esiid", "channel", "local_date", "completeness"])
+                *window, c.status == "gaps", c.completeness < rules.completeness_threshold)).all()
     return dg.AssetCheckResult(
         passed=not low, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"days_checked": days, "days_below_threshold": len(low), "threshold": rules.completeness_threshold,
-                  **({"days": dg.MetadataValue.md(table.to_markdown(index=False))} if low else {})})
+        metadata={"series_days_checked": days, "days_below_threshold": len(low),
+                  "homes_below_threshold": len({r.esiid for r in low}), "threshold": rules.completeness_threshold,
+                  **({"homes_short_by_day": short_by_day(low)} if low else {})})
 
 
-@dg.asset_check(asset=RAW_FILES, blocking=False,
-                description="Files this run took that failed to parse or validate (raw bytes are kept).")
-def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    r = raw_file.c
-    with warehouse.engine().connect() as conn:
-        failed = conn.execute(sa.select(r.id, r.filename, r.error).where(
-            r.run_id == context.run.run_id, r.status.in_(["failed", "quarantined"]))).all()
-    table = pd.DataFrame([(f.id, redact(f.filename), redact((f.error or "")[:200])) for f in failed],
-                         columns=["raw_file_id", "filename", "error"])
-    return dg.AssetCheckResult(
-        passed=not failed, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"files_failed": len(failed),
-                  **({"failures": dg.MetadataValue.md(table.to_markdown(index=False))} if failed else {})})
+def short_by_day(low: list) -> dg.MetadataValue:
+    """Per day (the 50 worst days): how many homes fall short and which (masked), lowest first."""
+    frame = pd.DataFrame([(str(r.local_date), mask(r.esiid), r.completeness) for r in low],
+                         columns=["local_date", "esiid", "completeness"]).sort_values(["local_date", "completeness"])
+    table = frame.groupby("local_date").agg(
+        homes_short=("esiid", "nunique"), lowest=("completeness", "min"),
+        homes=("esiid", lambda s: ", ".join(list(dict.fromkeys(s))[:5]))).reset_index()
+    return dg.MetadataValue.md(table.sort_values("lowest").head(50).to_markdown(index=False))
 
 
 # After whichever of these a run materializes: raw files (ingest), intervals (rebuild), the asset itself.
@@ -129,14 +132,14 @@ def raw_files_failures(context: dg.AssetCheckExecutionContext, warehouse: Wareho
                             "than the tolerance (INTELLIWATT_RECONCILE_TOLERANCE_KWH / _PCT).")
 def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
                                       warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    touched = _partitions_in_run(context, RECONCILIATION)
+    touched = written_in_run(context, warehouse.engine(), billing=True)
     c = billing_reconciliation.c
     rows, bad = 0, []
     with warehouse.engine().connect() as conn:
-        for esiid, dates in touched.items():
+        for esiid, (first, last) in sorted(touched.items()):
             found = conn.execute(sa.select(c.esiid, c.meter, c.local_date, c.source, c.billing_kwh, c.interval_kwh,
                                            c.difference_kwh, c.tolerance_kwh, c.status)
-                                 .where(c.esiid == esiid, c.local_date.in_(sorted(dates)))).all()
+                                 .where(c.esiid == esiid, c.local_date >= first, c.local_date <= last)).all()
             rows += len(found)
             bad += [r for r in found if r.status == "mismatch"]
     table = pd.DataFrame([(mask(r.esiid), str(r.local_date), r.source, r.billing_kwh, r.interval_kwh,
@@ -149,5 +152,4 @@ def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
                   **({"mismatched_reads": dg.MetadataValue.md(table.to_markdown(index=False))} if bad else {})})
 
 
-ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, raw_files_failures,
-              billing_reconciliation_mismatches]
+ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, billing_reconciliation_mismatches]

@@ -18,8 +18,14 @@ from intelliwatt_pipelines.defs.assets import (
     build_raw_files_asset,
     build_usage_asset,
 )
-from intelliwatt_pipelines.defs.checks import ALL_CHECKS, billing_reconciliation_mismatches
-from intelliwatt_pipelines.defs.partitions import esiid_day_partitions
+from intelliwatt_pipelines.defs.checks import (
+    ALL_CHECKS,
+    billing_reconciliation_mismatches,
+    daily_completeness_threshold,
+    usage_intervals_schema,
+)
+from intelliwatt_pipelines.defs.partitions import day_partitions
+from intelliwatt_pipelines.defs.rebuild import REBUILD_HOMES_JOB, build_rebuild_homes_job
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
     IngestRulesResource,
@@ -30,9 +36,7 @@ from intelliwatt_pipelines.defs.resources import (
 from intelliwatt_pipelines.defs.sensors import build_inbox_sensor, build_upload_sensor
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
-# Store the per-(ESIID, day) materializations an ingest run reports in batches of this many events
-# (one transaction each on PostgreSQL storage instead of one per event); see assets.log_materializations.
-os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
+__all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JOB", "build_defs"]
 
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
@@ -50,25 +54,28 @@ def _secret(name: str):
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    partitions_def = esiid_day_partitions(settings.partition_start)
+    days = day_partitions(settings.partition_start)
     ingest_job = dg.define_asset_job(
         INGEST_JOB, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
-        description="Capture and normalize a batch of inbox files; marks every (ESIID, day) written.")
+        description="Capture and normalize a batch of inbox files; one materialization per asset per Central "
+                    "day written.")
     rebuild_job = dg.define_asset_job(
         REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS)
-        | dg.AssetSelection.checks(billing_reconciliation_mismatches),
-        partitions_def=partitions_def,
-        description="Rewrite (ESIID, day) partitions from the stored raw files.")
+        | dg.AssetSelection.checks(usage_intervals_schema, daily_completeness_threshold,
+                                   billing_reconciliation_mismatches),
+        partitions_def=days,
+        description="Rewrite days of intervals and completeness from the stored raw files: every home with raw "
+                    "coverage, or the ESIIDs in the config (ops.usage_from_raw.config.esiids).")
     billing_job = dg.define_asset_job(
         BILLING_REBUILD_JOB, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION),
-        partitions_def=partitions_def,
-        description="Rewrite billing reads ending on (ESIID, day) partitions from the stored raw files, "
-                    "and reconcile them with the intervals.")
+        partitions_def=days,
+        description="Rewrite billing reads ending on the selected days from the stored raw files, and "
+                    "reconcile them with the intervals (ops.billing_from_raw.config.esiids to pick homes).")
     return dg.Definitions(
-        assets=[build_raw_files_asset(partitions_def), build_usage_asset(partitions_def),
-                build_billing_asset(partitions_def)],
+        assets=[build_raw_files_asset(days), build_usage_asset(days, settings.backfill_days_per_run),
+                build_billing_asset(days, settings.backfill_days_per_run)],
         asset_checks=ALL_CHECKS,
-        jobs=[ingest_job, rebuild_job, billing_job],
+        jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days)],
         sensors=[
             build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host

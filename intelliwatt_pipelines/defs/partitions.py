@@ -1,25 +1,38 @@
-"""Partitions: ESIID (dynamic, added as homes appear) × Central local day."""
+"""Partitions: Central local days. A home is not a partition: ESIIDs are run config.
 
+The partition count is the number of days whatever the number of homes, and its definition never
+changes when a home arrives, so Dagster's status cache stays valid (a dynamic ESIID dimension hashed
+every key into the definition id and rebuilt the status from the whole event log for each new home).
+"""
+
+import datetime as dt
 
 import dagster as dg
 
 from intelliwatt_pipelines.config import CENTRAL_TZ
 
-esiid_partitions = dg.DynamicPartitionsDefinition(name="esiid")
+# The dynamic ESIID partitions of earlier releases, deleted from the instance by `intelliwatt migrate`.
+LEGACY_ESIID_PARTITIONS = "esiid"
 
 
-def esiid_day_partitions(start_date: str) -> dg.MultiPartitionsDefinition:
+def day_partitions(start_date: str) -> dg.DailyPartitionsDefinition:
     # end_offset=1 so today's (partial) day already has a partition.
-    days = dg.DailyPartitionsDefinition(start_date=start_date, timezone=CENTRAL_TZ, end_offset=1)
-    return dg.MultiPartitionsDefinition({"esiid": esiid_partitions, "date": days})
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone=CENTRAL_TZ, end_offset=1)
 
 
-def esiid_day_key(esiid: str, local_date) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"esiid": esiid, "date": str(local_date)})
+def day_key(local_date) -> str:
+    return str(local_date)[:10]
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """(esiid, date) from a key; dimensions join in name order, so the date comes first."""
-    keys = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(
-        zip(("date", "esiid"), key.split("|")))
-    return keys["esiid"], keys["date"]
+def day_range(keys) -> tuple[dt.date, dt.date]:
+    """(first, last) local day of a run's partition keys."""
+    days = sorted(dt.date.fromisoformat(k) for k in keys)
+    return days[0], days[-1]
+
+
+def drop_legacy_partitions(instance: dg.DagsterInstance) -> int:
+    """Delete the old per-ESIID dynamic partitions (their materializations stay in history)."""
+    keys = instance.get_dynamic_partitions(LEGACY_ESIID_PARTITIONS)
+    for key in keys:
+        instance.delete_dynamic_partition(LEGACY_ESIID_PARTITIONS, key)
+    return len(keys)

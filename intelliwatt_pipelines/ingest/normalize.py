@@ -341,6 +341,17 @@ def _covering_files(conn: sa.Connection, coverage: sa.Table, esiid: str, start: 
     ).all()
 
 
+def homes_covered(engine: sa.Engine, start: dt.date, end: dt.date, *, billing: bool = False) -> list[str]:
+    """ESIIDs that normalized raw files hold on local days [start, end] (interval or billing coverage)."""
+    coverage = billing_read_coverage if billing else raw_file_coverage
+    cov = coverage.c
+    with engine.connect() as conn:
+        return list(conn.execute(
+            sa.select(cov.esiid).distinct().join(raw_file, cov.raw_file_id == raw_file.c.id)
+            .where(cov.first_local_date <= end, cov.last_local_date >= start, raw_file.c.status == "normalized")
+            .order_by(cov.esiid)).scalars())
+
+
 def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
                        fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
                        precedence: Precedence = DEFAULT_PRECEDENCE) -> RebuildOutcome:

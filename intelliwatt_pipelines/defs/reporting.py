@@ -1,0 +1,94 @@
+"""What a run tells Dagster: one materialization per asset per Central day it touched.
+
+Events stay proportional to days, never to homes × days: a 50-file run over a year of history is
+365 events per asset, a daily delivery for 100,000 homes is one or two. Each day's metadata says what
+a data engineer wants to know about that day: homes written, how complete they are, intervals, kWh,
+and the homes that fall shortest (masked ESIIDs).
+"""
+
+from collections.abc import Iterable
+
+import dagster as dg
+import pandas as pd
+
+from intelliwatt_pipelines.pii import mask
+
+USAGE_INTERVALS = dg.AssetKey("usage_intervals")
+DAILY_COMPLETENESS = dg.AssetKey("daily_completeness")
+BILLING_READS = dg.AssetKey("billing_reads")
+RECONCILIATION = dg.AssetKey("billing_reconciliation")
+
+WORST_HOMES = 5  # rows of the per-day "homes falling shortest" table
+STATUS_RANK = {"complete": 0, "partial": 1, "gaps": 2}  # a home's day is as bad as its worst series
+
+
+def gathered(frames: Iterable[pd.DataFrame], key: list[str]) -> pd.DataFrame:
+    """The frames of several files as one, the last file's row winning per key."""
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True).drop_duplicates(key, keep="last") if frames else pd.DataFrame()
+
+
+def home_days(completeness: pd.DataFrame) -> pd.DataFrame:
+    """One row per (local_date, esiid): the home's worst status and completeness over its series."""
+    frame = completeness.assign(
+        intervals=completeness["actual_intervals"] + completeness["filled_intervals"],
+        rank=completeness["status"].map(STATUS_RANK))
+    return frame.groupby(["local_date", "esiid"], sort=True).agg(
+        rank=("rank", "max"), completeness=("completeness", "min"), intervals=("intervals", "sum"),
+        kwh=("kwh_real", "sum")).reset_index()
+
+
+def worst_homes_table(homes: pd.DataFrame) -> dg.MetadataValue:
+    worst = homes.sort_values(["completeness", "esiid"]).head(WORST_HOMES)
+    status = {v: k for k, v in STATUS_RANK.items()}
+    table = pd.DataFrame({"esiid": [mask(e) for e in worst["esiid"]],
+                          "status": [status[r] for r in worst["rank"]],
+                          "completeness": worst["completeness"].round(4), "intervals": worst["intervals"]})
+    return dg.MetadataValue.md(table.to_markdown(index=False))
+
+
+def usage_day_events(completeness: pd.DataFrame, invalid_by_day: dict[str, int], valid_days: set[str],
+                     extra: dict | None = None) -> list[dg.AssetMaterialization]:
+    """usage_intervals and daily_completeness events, one per asset per day, from completeness rows."""
+    if completeness.empty:
+        return []
+    events = []
+    for day, homes in home_days(completeness).groupby("local_date", sort=True):
+        key = str(day)
+        if key not in valid_days:
+            continue
+        counts = homes["rank"].value_counts()
+        common = {"homes": len(homes), **(extra or {})}
+        events.append(dg.AssetMaterialization(USAGE_INTERVALS, partition=key, metadata={
+            **common, "intervals": int(homes["intervals"].sum()), "kwh": round(float(homes["kwh"].sum()), 3),
+            "invalid_rows_in_files": invalid_by_day.get(key, 0)}))
+        events.append(dg.AssetMaterialization(DAILY_COMPLETENESS, partition=key, metadata={
+            **common, **{f"homes_{name}": int(counts.get(rank, 0)) for name, rank in
+                         (("complete", 0), ("partial", 1), ("with_gaps", 2))},
+            "lowest_completeness": round(float(homes["completeness"].min()), 4),
+            "homes_falling_shortest": worst_homes_table(homes)}))
+    return events
+
+
+def billing_day_events(reads: pd.DataFrame, valid_days: set[str], extra: dict | None = None) -> list:
+    if reads.empty:
+        return []
+    return [dg.AssetMaterialization(BILLING_READS, partition=str(day), metadata={
+        "homes": int(group["esiid"].nunique()), "reads": len(group),
+        "kwh": round(float(group["kwh_total"].sum()), 3), **(extra or {})})
+        for day, group in reads.groupby("local_date", sort=True) if str(day) in valid_days]
+
+
+def reconciliation_day_events(rows: pd.DataFrame, valid_days: set[str], extra: dict | None = None) -> list:
+    if rows.empty:
+        return []
+    return [dg.AssetMaterialization(RECONCILIATION, partition=str(day), metadata={
+        "homes": int(group["esiid"].nunique()), "reads": len(group),
+        **{s: int((group["status"] == s).sum()) for s in ("match", "mismatch", "insufficient_intervals")},
+        "max_abs_difference_kwh": round(float(group["difference_kwh"].abs().fillna(0).max()), 3), **(extra or {})})
+        for day, group in rows.groupby("local_date", sort=True) if str(day) in valid_days]
+
+
+def log_events(context, events: list[dg.AssetMaterialization]) -> None:
+    for event in events:
+        context.log_event(event)
