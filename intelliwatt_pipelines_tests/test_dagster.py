@@ -357,3 +357,41 @@ def test_dagster_metadata_carries_no_raw_esiid(settings, instance):
             shown += [str(v.value) for v in event.event_specific_data.metadata.values()]
     assert any("broken_" in text for text in shown)  # the failed file is listed, with its name masked
     assert not [text for text in shown if esiid in text]
+
+
+def test_batch_dealt_to_workers_by_size():
+    from intelliwatt_pipelines.ingest.parallel import deal, usable_workers
+    from intelliwatt_pipelines.transport import RemoteEntry
+
+    entries = [RemoteEntry(f"f{i}", size, 0) for i, size in enumerate([10, 70, 30, 40])]
+    shares = deal(entries, 2)
+    assert sorted(sum(e.size_bytes for e in s) for s in shares) == [70, 80]
+    assert sorted(e.path for s in shares for e in s) == ["f0", "f1", "f2", "f3"]
+    assert usable_workers("sqlite:///x.db", 4, 10) == 1 and usable_workers("postgresql://h/db", 4, 3) == 3
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_two_workers_store_what_one_process_stores(settings, instance, tmp_path):
+    import dataclasses
+
+    for name in (FALLBACK, SPRING):
+        copy_sample(name, settings.inbox_dir)
+    (settings.inbox_dir / "broken.csv").write_bytes(b"\x00\x01 not a csv")
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+
+    def ingest(workers: int) -> list:
+        defs = build_defs(dataclasses.replace(settings, ingest_workers=workers))
+        result = run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0])
+        assert result.success
+        with engine.connect() as conn:
+            stored = sorted(tuple(r)[:-1] for r in conn.execute(sa.select(usage_interval)).all())  # all but raw_file_id
+            statuses = sorted(conn.execute(sa.select(raw_file.c.filename, raw_file.c.status)).all())
+        return stored, statuses, events_in_run(instance, result.run_id)
+
+    parallel = ingest(2)
+    with engine.begin() as conn:
+        for table in ("usage_interval", "daily_completeness", "raw_file_coverage", "inbox_entry", "raw_file_hint"):
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+        conn.execute(sa.text("DELETE FROM raw_file"))
+    assert ingest(1) == parallel
+    assert parallel[1] == sorted([("broken.csv", "failed"), (FALLBACK, "normalized"), (SPRING, "normalized")])

@@ -42,6 +42,7 @@ from intelliwatt_pipelines.defs.resources import (
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_esiid_days
+from intelliwatt_pipelines.ingest.parallel import take_entries, take_serially, usable_workers
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 
@@ -110,8 +111,8 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
             _log_outcomes(context, outcomes)
             broken = []
         else:
-            outcomes, broken = _take_inbox(context, config, engine, store, transport_for(config.source, inbox, sftp),
-                                           options)
+            outcomes, broken = _take_inbox(context, config, warehouse, raw_store, inbox,
+                                           transport_for(config.source, inbox, sftp), options)
         days = report_days(context, outcomes, set(days_def.get_partition_keys()))
         metadata = _batch_metadata(outcomes, days)
         if broken:
@@ -122,22 +123,30 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     return raw_files
 
 
-def _take_inbox(context, config: "RawFilesConfig", engine, store, transport, options) -> tuple[list, list[str]]:
-    """Take the configured entries (or everything new) from one inbox; transfer errors are collected."""
-    outcomes, broken = [], []
+def _take_inbox(context, config: "RawFilesConfig", warehouse: WarehouseResource, raw_store: RawStoreResource,
+                inbox: InboxResource, transport, options) -> tuple[list, list[str]]:
+    """Take the configured entries (or everything new) from one inbox; transfer errors are collected.
+
+    Local inbox files of a batch go to ``INTELLIWATT_INGEST_WORKERS`` processes on a PostgreSQL
+    warehouse; SFTP keeps its one session.
+    """
+    engine, store, outcomes, broken = warehouse.engine(), raw_store.store(), [], []
     try:
         with transport.session():
             entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
                 new_entries(engine, transport.source, transport.list_entries())
-            for entry in entries:
-                try:
-                    taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
-                except TransportError as exc:  # nothing registered; the sensor offers it again
-                    broken.append(redact(str(exc)))
+            workers = usable_workers(warehouse.url, inbox.workers, len(entries)) if config.source == INBOX_SOURCE else 1
+            taken = take_entries(warehouse.url, raw_store.url, inbox.path, entries, workers=workers,
+                                 run_id=context.run.run_id, options=options) if workers > 1 else take_serially(
+                lambda e: take_entry(engine, store, transport, e, run_id=context.run.run_id, options=options),
+                entries)
+            for _entry, result in taken:
+                if isinstance(result, str):  # nothing registered; the sensor offers it again
+                    broken.append(redact(result))
                     context.log.error(broken[-1])
                     continue
-                _log_outcomes(context, taken)
-                outcomes += taken
+                _log_outcomes(context, result)
+                outcomes += result
     except TransportError as exc:
         broken.append(redact(str(exc)))
     return outcomes, broken
