@@ -190,6 +190,29 @@ def test_rebuild_rewrites_a_range_from_raw(engine, store, tmp_path):
     assert snapshot(engine, usage_interval) == before
 
 
+def test_rebuild_of_several_homes_parses_each_file_once_and_leaves_other_homes(engine, store, tmp_path, monkeypatch):
+    from intelliwatt_pipelines.ingest import normalize
+    from intelliwatt_pipelines.ingest.normalize import rebuild_homes_days
+
+    text = (DATA / "IntervalMeterUsage_sample_fallback_unpadded.csv").read_text()
+    body = text.split("\n", 1)[1]
+    homes = ["10443720009990001", "10443720009990002", "10443720009990003"]
+    data = text + "".join(body.replace(homes[0], h) for h in homes[1:])  # one file, three homes
+    ingest_bytes(engine, store, tmp_path, data.encode(), "three_homes.csv")
+    before = snapshot(engine, usage_interval)
+    with engine.begin() as conn:  # damage every home the same way
+        conn.execute(usage_interval.update().values(kwh=99.0))
+    damaged = snapshot(engine, usage_interval)
+    parses = []
+    real = normalize._parse
+    monkeypatch.setattr(normalize, "_parse", lambda *a, **k: parses.append(1) or real(*a, **k))
+    result = rebuild_homes_days(engine, store, homes[:2], dt.date(2025, 11, 1), dt.date(2025, 11, 3))
+    assert len(parses) == 1 and result.rows_written == 2 * 292
+    after = snapshot(engine, usage_interval)
+    assert [r for r in after if r[0] in homes[:2]] == [r for r in before if r[0] in homes[:2]]
+    assert [r for r in after if r[0] == homes[2]] == [r for r in damaged if r[0] == homes[2]]
+
+
 def day_rows(start: str = "0:00", end: str = "0:00", kwh: str = "0.25") -> dict:
     """Readings for one local day from ``start`` up to (not including) ``end`` (0:00 = midnight)."""
     to_min = lambda c: int(c.split(":")[0]) * 60 + int(c.split(":")[1])  # noqa: E731

@@ -41,7 +41,7 @@ from intelliwatt_pipelines.defs.resources import (
 )
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
-from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_esiid_days
+from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_homes_days
 from intelliwatt_pipelines.ingest.parallel import take_entries, take_serially, usable_workers
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
@@ -237,14 +237,19 @@ def selected_homes(config: HomesConfig, engine: sa.Engine, start, end, *, billin
     return sorted(set(config.esiids)) or homes_covered(engine, start, end, billing=billing)
 
 
+HOMES_PER_TRANSACTION = 100  # each covering raw file is parsed once per group of homes
+
+
 def rebuild_homes(context, homes: list[str], rebuild) -> list:
-    """Call ``rebuild(esiid)`` home by home: one home's days in memory at a time, one transaction each."""
-    results = []
-    for i, esiid in enumerate(homes, 1):
-        results.append(rebuild(esiid))
-        if i % 500 == 0 or i == len(homes):
-            context.log.info(f"rebuilt {i}/{len(homes)} home(s) from "
-                             f"{len({f for r in results for f in r.raw_file_ids})} raw file(s)")
+    """Call ``rebuild(esiids)`` for groups of homes: a group's days in memory at a time, one
+    transaction each, and a file holding many homes parsed once per group, not once per home."""
+    results, done = [], 0
+    for i in range(0, len(homes), HOMES_PER_TRANSACTION):
+        group = homes[i:i + HOMES_PER_TRANSACTION]
+        results.append(rebuild(group))
+        done += len(group)
+        context.log.info(f"rebuilt {done}/{len(homes)} home(s) from "
+                         f"{len({f for r in results for f in r.raw_file_ids})} raw file(s)")
     return results
 
 
@@ -287,8 +292,8 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int)
         engine, store = warehouse.engine(), raw_store.store()
         start, end = day_range(context.partition_keys)
         homes = selected_homes(config, engine, start, end)
-        results = rebuild_homes(context, homes, lambda esiid: rebuild_esiid_days(
-            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+        results = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
+            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), precedence=rules.precedence()))
         done = concat([r.completeness for r in results], ["status"])
         # the intervals under billing reads changed: their reconciliation was recomputed too
@@ -330,8 +335,8 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         start, end = day_range(context.partition_keys)
         with_reads = BILLING_READS in context.selected_asset_keys
         homes = selected_homes(config, engine, start, end, billing=True)
-        results = rebuild_homes(context, homes, lambda esiid: rebuild_billing_days(
-            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+        results = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
+            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), reads=with_reads))
         if with_reads:
             yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=rebuild_metadata(homes, results))

@@ -20,7 +20,7 @@ from intelliwatt_pipelines.defs.reporting import (
     usage_day_events,
 )
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
-from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days, rebuild_esiid_days
+from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days, rebuild_homes_days
 from intelliwatt_pipelines.pii import mask
 
 REBUILD_HOMES_JOB = "rebuild_homes_job"
@@ -67,11 +67,11 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         engine, store = warehouse.engine(), raw_store.store()
         homes = selected_homes(config, engine, start, end)
         context.instance.add_run_tags(context.run_id, home_tags(homes))
-        usage = rebuild_homes(context, homes, lambda esiid: rebuild_esiid_days(
-            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+        usage = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
+            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), precedence=rules.precedence()))
-        billing = rebuild_homes(context, homes, lambda esiid: rebuild_billing_days(
-            engine, store, esiid, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
+        billing = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
+            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance()))
         report_rebuilt_days(context, days_def, homes, start, end, usage, billing)
 

@@ -320,7 +320,7 @@ def _mark(conn: sa.Connection, outcome: FileOutcome, run_id: str | None) -> None
 
 @dataclass
 class RebuildOutcome:
-    esiid: str
+    esiids: list[str]
     start: dt.date
     end: dt.date
     raw_file_ids: list[int]
@@ -330,15 +330,13 @@ class RebuildOutcome:
     reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _covering_files(conn: sa.Connection, coverage: sa.Table, esiid: str, start: dt.date, end: dt.date) -> list:
-    """Normalized raw files whose coverage rows hold this ESIID on local days [start, end], oldest first."""
+def _covering_files(conn: sa.Connection, coverage: sa.Table, esiids: list[str], start: dt.date, end: dt.date) -> list:
+    """Normalized raw files whose coverage rows hold these ESIIDs on local days [start, end], oldest first."""
     cov = coverage.c
-    return conn.execute(
-        sa.select(raw_file).distinct().join(coverage, cov.raw_file_id == raw_file.c.id)
-        .where(cov.esiid == esiid, cov.first_local_date <= end, cov.last_local_date >= start,
-               raw_file.c.status == "normalized")
-        .order_by(raw_file.c.id)
-    ).all()
+    ids = sa.select(cov.raw_file_id).where(cov.esiid.in_(esiids), cov.first_local_date <= end,
+                                           cov.last_local_date >= start)
+    return conn.execute(sa.select(raw_file).where(raw_file.c.id.in_(ids), raw_file.c.status == "normalized")
+                        .order_by(raw_file.c.id)).all()
 
 
 def homes_covered(engine: sa.Engine, start: dt.date, end: dt.date, *, billing: bool = False) -> list[str]:
@@ -352,30 +350,37 @@ def homes_covered(engine: sa.Engine, start: dt.date, end: dt.date, *, billing: b
             .order_by(cov.esiid)).scalars())
 
 
-def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
+def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date,
+                       **options) -> RebuildOutcome:
+    """One ESIID's days: see ``rebuild_homes_days``."""
+    return rebuild_homes_days(engine, store, [esiid], start, end, **options)
+
+
+def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], start: dt.date, end: dt.date, *,
                        fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
                        precedence: Precedence = DEFAULT_PRECEDENCE) -> RebuildOutcome:
-    """Rewrite one ESIID's intervals and completeness for local days [start, end] from raw bytes.
+    """Rewrite these ESIIDs' intervals and completeness for local days [start, end] from raw bytes.
 
-    Deletes the range and replays every normalized raw file that covers it, in one transaction:
-    the result is what the raw files say, whatever the table held before. Billing reads are not
-    touched; their reconciliation over these days is recomputed.
+    Deletes the range and replays every normalized raw file that covers it, each file parsed once
+    for all these homes, in one transaction: the result is what the raw files say, whatever the
+    table held before. Other homes' rows are not touched. Billing reads are not touched; their
+    reconciliation over these days is recomputed.
     """
     lo, _ = day_bounds_utc(start)
     _, hi = day_bounds_utc(end)
     with engine.begin() as conn:
-        files = _covering_files(conn, raw_file_coverage, esiid, start, end)
+        files = _covering_files(conn, raw_file_coverage, esiids, start, end)
         u = usage_interval.c
-        stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid == esiid)).all()
+        stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid.in_(esiids))).all()
         previous = {tuple(key): cdm_store.day_span(cdm_store.series_bounds(conn, *key)) for key in stored}
         deleted = conn.execute(usage_interval.delete().where(
-            u.esiid == esiid, u.ts_utc >= lo.to_pydatetime(), u.ts_utc < hi.to_pydatetime())).rowcount
+            u.esiid.in_(esiids), u.ts_utc >= lo.to_pydatetime(), u.ts_utc < hi.to_pydatetime())).rowcount
         written = 0
         series = set()
         for row in files:
             frame = _canonical(_parse(store, row, _hints(conn, row, fallback_esiid)))
             days = local_dates(frame["ts_utc"])
-            frame = frame[(frame["esiid"] == esiid) & (days >= start) & (days <= end)]
+            frame = frame[frame["esiid"].isin(esiids) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))
             written += cdm_store.upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id,
                                                   precedence=precedence)
@@ -384,25 +389,30 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
         days = pd.DataFrame([(*s, d) for s in sorted(series) for d in dates], columns=SERIES + ["local_date"])
         completeness = cdm_store.refresh_completeness(conn, days, previous) if len(days) else pd.DataFrame()
         reconciliation = cdm_billing.reconcile_days(conn, days, tolerance) if len(days) else pd.DataFrame()
-    return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, completeness, reconciliation)
+    return RebuildOutcome(list(esiids), start, end, [r.id for r in files], deleted, written, completeness,
+                          reconciliation)
 
 
-def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt.date, end: dt.date, *,
-                         fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
+def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] | str, start: dt.date,
+                         end: dt.date, *, fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
                          reads: bool = True) -> RebuildOutcome:
-    """Rewrite one ESIID's billing reads ending on local days [start, end] from raw bytes, and
-    their reconciliation; with ``reads=False`` only the reconciliation is recomputed."""
+    """Rewrite these ESIIDs' billing reads ending on local days [start, end] from raw bytes (each file
+    parsed once), and their reconciliation; with ``reads=False`` only the reconciliation is recomputed."""
+    esiids = [esiids] if isinstance(esiids, str) else list(esiids)
     with engine.begin() as conn:
         files, deleted, written = [], 0, 0
         if reads:
-            files = _covering_files(conn, billing_read_coverage, esiid, start, end)
-            deleted = cdm_billing.delete_reads_ending(conn, esiid, start, end)
+            files = _covering_files(conn, billing_read_coverage, esiids, start, end)
+            deleted = sum(cdm_billing.delete_reads_ending(conn, e, start, end) for e in esiids)
             for row in files:
                 parsed = _parse(store, row, _hints(conn, row, fallback_esiid))
                 frame = parsed.frame.assign(local_date=cdm_billing.end_dates(parsed.frame["read_end"]))
-                frame = frame[(frame["esiid"] == esiid) & (frame["local_date"] >= start) & (frame["local_date"] <= end)]
+                frame = frame[frame["esiid"].isin(esiids) & (frame["local_date"] >= start)
+                              & (frame["local_date"] <= end)]
                 written += cdm_billing.upsert_billing_reads(conn, frame, source=parsed.source, raw_file_id=row.id)
-        stored = cdm_billing.reads_ending(conn, esiid, start, end)
-        reconciliation = cdm_billing.refresh_reconciliation(conn, stored, tolerance)
-        cdm_billing.drop_orphan_reconciliation(conn, esiid, start, end)
-    return RebuildOutcome(esiid, start, end, [r.id for r in files], deleted, written, pd.DataFrame(), reconciliation)
+        stored = [r for r in (cdm_billing.reads_ending(conn, e, start, end) for e in esiids) if len(r)]
+        reconciliation = cdm_billing.refresh_reconciliation(conn, pd.concat(stored, ignore_index=True), tolerance) \
+            if stored else pd.DataFrame()
+        for e in esiids:
+            cdm_billing.drop_orphan_reconciliation(conn, e, start, end)
+    return RebuildOutcome(esiids, start, end, [r.id for r in files], deleted, written, pd.DataFrame(), reconciliation)
