@@ -242,6 +242,25 @@ def stored_series(conn: sa.Connection, key: tuple, lo: dt.datetime, hi: dt.datet
             "revised": unix_us(found["revised_at"]), "same_source": (found["source"] == source).to_numpy(bool)}
 
 
+def stored_intervals(conn: sa.Connection, esiid: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
+    """An ESIID's stored intervals starting in [lo, hi), read series by series with
+    ``stored_series`` (binary COPY on PostgreSQL: ~100 x fewer Python objects than rows)."""
+    u = usage_interval.c
+    keys = conn.execute(sa.select(u.meter, u.channel).distinct().where(
+        u.esiid == esiid, u.ts_utc >= lo, u.ts_utc < hi)).all()
+    frames = []
+    for meter, channel in sorted(keys):
+        rows = stored_series(conn, (esiid, meter, channel), lo, hi, source="")
+        frames.append(pd.DataFrame({
+            "esiid": esiid, "meter": meter, "channel": channel,
+            "ts_utc": pd.to_datetime(rows["ts"], unit="us", utc=True), "interval_minutes": rows["minutes"],
+            "kwh": rows["kwh"], "quality": QUALITY_BY_RANK[rows["quality"]],
+            "revised_at": pd.to_datetime(np.where(rows["revised"] == np.iinfo(np.int64).min, np.nan,
+                                                  rows["revised"]), unit="us", utc=True)}))
+    columns = ["esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def _quality_codes(values: pd.Series) -> np.ndarray:
     """Quality as its QUALITY_RANK (-1 for anything else, which matches nothing stored)."""
     return values.map(QUALITY_RANK).fillna(-1).to_numpy(np.int64)

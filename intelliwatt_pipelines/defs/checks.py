@@ -15,13 +15,13 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
 from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
+from intelliwatt_pipelines.cdm.store import stored_intervals
 from intelliwatt_pipelines.cdm.tables import (
     billing_read_coverage,
     billing_reconciliation,
     daily_completeness,
     raw_file,
     raw_file_coverage,
-    usage_interval,
 )
 from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
@@ -85,14 +85,9 @@ def usage_intervals_schema(context: dg.AssetCheckExecutionContext, warehouse: Wa
 
 def _intervals(conn: sa.Connection, esiid: str, first: dt.date, last: dt.date) -> pd.DataFrame:
     """One ESIID's intervals on local days [first, last], typed as the parsers type them."""
-    u = usage_interval.c
     lo, _ = day_bounds_utc(first)
     _, hi = day_bounds_utc(last)
-    plain = {c: sa.type_coerce(u[c], sa.DateTime(timezone=True)) for c in ("ts_utc", "revised_at")}  # no per-row hook
-    columns = ["esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at"]
-    rows = conn.execute(sa.select(*[plain.get(c, u[c]).label(c) for c in columns])
-                        .where(u.esiid == esiid, u.ts_utc >= lo.to_pydatetime(), u.ts_utc < hi.to_pydatetime())).all()
-    return typed_frame(pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns))
+    return typed_frame(stored_intervals(conn, esiid, lo.to_pydatetime(), hi.to_pydatetime()))
 
 
 @dg.asset_check(asset=DAILY_COMPLETENESS, additional_deps=[RAW_FILES], blocking=False,
