@@ -13,14 +13,62 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+# The server the benchmarks create their scratch databases on (the test suite passes its own).
+ADMIN_URL = (os.environ.get("INTELLIWATT_BENCH_ADMIN_URL") or os.environ.get("INTELLIWATT_TEST_POSTGRES_URL")
+             or "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# --- scratch PostgreSQL databases --------------------------------------------------------------
+
+def database_url(name: str) -> str:
+    """A plain ``postgresql://`` URL on the admin server: dagster-postgres wants that form (psycopg2),
+    the warehouse routes it to psycopg 3 itself."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(ADMIN_URL).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+
+
+def _admin() -> psycopg.Connection:
+    from sqlalchemy.engine import make_url
+
+    return psycopg.connect(database_url(make_url(ADMIN_URL).database or "postgres"), autocommit=True)
+
+
+def drop_db(name: str) -> None:
+    with _admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def fresh_db(name: str) -> str:
+    """An empty database ``name`` (dropped first if it exists); its URL."""
+    drop_db(name)
+    with _admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return database_url(name)
+
+
+@contextmanager
+def scratch_dbs(*names: str, keep: bool = False):
+    """Fresh databases for a block, dropped after it (unless ``keep``); yields their URLs."""
+    try:
+        yield [fresh_db(name) for name in names]
+    finally:
+        if keep:
+            print(f"kept databases {', '.join(names)}", flush=True)
+        else:
+            for name in names:
+                drop_db(name)
 
 
 # --- the API under test ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Run every benchmark, one after the other, and write BENCHMARKS.md from scratch.
 
-    .venv/bin/python bench/run_all.py            # ~1 hour on a 2-core machine
+    .venv/bin/python bench/run_all.py            # ~25 minutes on a 2-core machine
     .venv/bin/python bench/run_all.py --only ingest,dagster_scale
 
 Needs what the README's setup gives (the venv, PostgreSQL on 127.0.0.1:5432 with trust auth) and
@@ -43,7 +43,8 @@ Every section below comes from one run of `.venv/bin/python bench/run_all.py`
 {facts['nproc']} CPUs ({facts['cpu']}), {facts['ram_gib']} GiB RAM, Python {facts['python']}, Linux {facts['kernel']},
 with PostgreSQL on the same machine. Code: {code_label(code_version())}. Each section also names the
 script that regenerates it alone. Benchmarks are scripts, not tests: the test suite only runs them at a
-tiny size.
+tiny size. Ingest is measured as users run it (`intelliwatt ingest`, real Dagster runs of 50 files);
+Dagster partitions are Central days, the homes of a run are its config.
 """
 
 

@@ -48,11 +48,16 @@ def test_ingest_exits_nonzero_when_a_file_fails(cli_env, capsys):
     assert "IntervalMeterUsage_sample_fallback_unpadded.csv: normalized" in out
 
 
-def test_backfill_command_rebuilds_a_range(cli_env, capsys):
-    copy_sample("IntervalMeterUsage_sample_fallback_unpadded.csv", cli_env.inbox_dir)
+def ingested_sample(settings):
+    """The fallback sample ingested by the CLI: (engine, a reader of every stored interval)."""
+    copy_sample("IntervalMeterUsage_sample_fallback_unpadded.csv", settings.inbox_dir)
     assert cli.main(["ingest"]) == 0
-    engine = create_engine(cli_env.warehouse_url)
-    read = lambda: sorted(map(tuple, engine.connect().execute(sa.select(usage_interval)).all()))  # noqa: E731
+    engine = create_engine(settings.warehouse_url)
+    return engine, lambda: sorted(map(tuple, engine.connect().execute(sa.select(usage_interval)).all()))
+
+
+def test_backfill_command_rebuilds_a_range(cli_env, capsys):
+    engine, read = ingested_sample(cli_env)
     before = read()
     with engine.begin() as conn:
         conn.execute(usage_interval.delete().where(usage_interval.c.quality == "estimated"))
@@ -67,10 +72,7 @@ def test_backfill_command_rebuilds_a_range(cli_env, capsys):
 
 
 def test_backfill_command_for_every_home_of_a_day_range(cli_env):
-    copy_sample("IntervalMeterUsage_sample_fallback_unpadded.csv", cli_env.inbox_dir)
-    assert cli.main(["ingest"]) == 0
-    engine = create_engine(cli_env.warehouse_url)
-    read = lambda: sorted(map(tuple, engine.connect().execute(sa.select(usage_interval)).all()))  # noqa: E731
+    engine, read = ingested_sample(cli_env)
     before = read()
     with engine.begin() as conn:
         conn.execute(usage_interval.update().values(kwh=7.0))
@@ -159,3 +161,14 @@ def test_a_file_copied_into_the_inbox_just_now_is_ingested_at_once(tmp_path):
     (home / "inbox" / "junk.csv").write_bytes(b"\x00\xff" * 100)
     failed = ingest()
     assert failed.returncode == 1 and "junk.csv: failed" in failed.stdout
+
+
+def test_migrate_deletes_the_old_per_esiid_partitions(cli_env, capsys):
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("esiid", ["10443720009990001", "10443720009990002"])
+    assert cli.main(["migrate"]) == 0
+    assert "deleted 2 per-ESIID partition(s)" in capsys.readouterr().out
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_dynamic_partitions("esiid") == []
+    assert cli.main(["migrate"]) == 0  # nothing left to delete: says nothing about it
+    assert "per-ESIID" not in capsys.readouterr().out
