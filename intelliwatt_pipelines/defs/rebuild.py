@@ -2,8 +2,9 @@
 
 The Launchpad shows its config as a form (ESIIDs, first and last Central day); ``intelliwatt backfill
 --esiid … --start … --end …`` launches the same job. The run carries the masked ESIID as a tag, so the
-Runs page filters everything done to a home, and every day it rebuilt gets a materialization of each
-of the four day-partitioned assets (so the rebuild shows in each day's history).
+Runs page filters everything done to a home, and every day it rebuilt gets a materialization of
+usage_intervals, daily_completeness and billing_reads, and of billing_reconciliation where the homes
+have reads that day (so the rebuild shows in each day's history).
 """
 
 import datetime as dt
