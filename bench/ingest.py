@@ -203,23 +203,10 @@ def naive(url: str, table: str = "naive_interval") -> float:
 
 # --- intelliwatt ingest, as users run it ---------------------------------------------------------
 
-def ingest_workers() -> tuple[int, int | None]:
-    """(processes per ingest run as the CLI will use them, the setting's default or None when the package
-    has no INTELLIWATT_INGEST_WORKERS): the plain path gets as many, so the two differ by Dagster only."""
-    import dataclasses
-
-    from intelliwatt_pipelines.config import Settings
-
-    field = {f.name: f for f in dataclasses.fields(Settings)}.get("ingest_workers")
-    if field is None:
-        return 1, None
-    return int(Settings.from_env().ingest_workers), int(field.default)
-
-
 def cli_env(work: Path, warehouse_url: str, inbox: Path, instance_env: dict[str, str], batch: int) -> dict[str, str]:
     """The settings a user sets, nothing inherited from this shell's INTELLIWATT_*/DAGSTER_* variables."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("INTELLIWATT_", "DAGSTER_")) or k == "INTELLIWATT_INGEST_WORKERS"}
+           if not k.startswith(("INTELLIWATT_", "DAGSTER_"))}
     return {**env, **instance_env, "INTELLIWATT_HOME": str(work), "INTELLIWATT_WAREHOUSE_URL": warehouse_url,
             "INTELLIWATT_RAW_STORE_URL": str(work / "raw"), "INTELLIWATT_INBOX_DIR": str(inbox),
             "INTELLIWATT_PARTITION_START": "2024-01-01", "INTELLIWATT_INBOX_BATCH_FILES": str(batch)}
@@ -424,8 +411,8 @@ def measure(args) -> dict:
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    workers, default = ingest_workers()
-    results: dict = {"cpu_parallelism": cpu_parallelism(), "workers": workers, "workers_default": default}
+    workers = 1  # an ingest run takes its files one after another
+    results: dict = {"cpu_parallelism": cpu_parallelism(), "workers": workers}
     t0 = time.perf_counter()
     data = generate(work / "files", args.esiid_years, 12)
     results["generate_seconds"] = time.perf_counter() - t0
@@ -544,10 +531,7 @@ def targets(r: dict, args) -> str:
 
 
 def workers_note(r: dict) -> str:
-    if r["workers_default"] is None:
-        return "`intelliwatt ingest` runs each ingest run in one process; the plain path uses one too."
-    return (f"Each ingest run takes its files in INTELLIWATT_INGEST_WORKERS processes on a PostgreSQL warehouse: "
-            f"{r['workers']} here (default {r['workers_default']}); the plain path uses as many.")
+    return "`intelliwatt ingest` takes a run's files one after another in one process; the plain path does too."
 
 
 def report(r: dict, args) -> str:

@@ -135,9 +135,22 @@ def cmd_backfill(settings: Settings, args) -> int:
     if args.start > args.end:
         print(f"--start {args.start} is after --end {args.end}", file=sys.stderr)
         return 2
+    first, today = dt.date.fromisoformat(settings.partition_start), _central_today()
+    if args.start < first or args.end > today:
+        print(f"--start and --end must be within the partitions, {first} (INTELLIWATT_PARTITION_START) "
+              f"to {today}", file=sys.stderr)
+        return 2
     if args.esiid:
         return _rebuild_homes(settings, args)
     return _rebuild_days(settings, args.start, args.end)
+
+
+def _central_today() -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    from intelliwatt_pipelines.config import CENTRAL_TZ
+
+    return dt.datetime.now(ZoneInfo(CENTRAL_TZ)).date()
 
 
 def _rebuild_homes(settings: Settings, args) -> int:

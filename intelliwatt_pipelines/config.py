@@ -82,7 +82,6 @@ class Settings:
     reconcile_tolerance_pct: float = 0.2
     source_precedence: str = DEFAULT_SOURCE_PRECEDENCE
     backfill_days_per_run: int = 31
-    ingest_workers: int = 2
     ingest_wait_seconds: float = 600.0
 
     @classmethod
@@ -122,6 +121,5 @@ class Settings:
             reconcile_tolerance_pct=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_PCT", "0.2")),
             source_precedence=_precedence(_env("INTELLIWATT_SOURCE_PRECEDENCE", DEFAULT_SOURCE_PRECEDENCE)),
             backfill_days_per_run=int(_env("INTELLIWATT_BACKFILL_DAYS_PER_RUN", "31")),
-            ingest_workers=int(_env("INTELLIWATT_INGEST_WORKERS", "2")),
             ingest_wait_seconds=float(_env("INTELLIWATT_INGEST_WAIT_SECONDS", "600")),
         )

@@ -81,7 +81,8 @@ def test_backfill_command_for_every_home_of_a_day_range(cli_env):
     engine.dispose()
 
 
-@pytest.mark.parametrize("args", [["--esiid", "abc"], ["--esiid", "1044372000999000"], ["--start", "2025-11-03"]])
+@pytest.mark.parametrize("args", [["--esiid", "abc"], ["--esiid", "1044372000999000"], ["--start", "2025-11-03"],
+                                  ["--start", "2023-12-31"], ["--end", "2099-01-01"]])
 def test_backfill_command_refuses_nonsense(cli_env, capsys, args):
     base = {"--esiid": "10443720009990001", "--start": "2025-11-01", "--end": "2025-11-02"}
     base.update(dict(zip(args[::2], args[1::2])))

@@ -48,8 +48,9 @@ def create_engine(url: str, *, hide_parameters: bool = False, pre_ping: bool = T
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
-    """One engine (and pool) per URL per process."""
-    return create_engine(url)
+    """One engine (and pool) per URL per process. Bound parameters stay out of error messages: they
+    hold ESIIDs, and errors reach logs and Dagster's event log."""
+    return create_engine(url, hide_parameters=True)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -8,6 +8,9 @@ every home with raw coverage or for the ESIIDs in their config.
 """
 
 
+from collections import Counter
+from dataclasses import dataclass, field
+
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
@@ -29,6 +32,9 @@ from intelliwatt_pipelines.defs.reporting import (
     billing_day_events,
     gathered,
     log_events,
+    RECONCILIATION_STATUSES,
+    combined_by_day,
+    reconciliation_by_day,
     reconciliation_day_events,
     usage_day_events,
 )
@@ -42,7 +48,6 @@ from intelliwatt_pipelines.defs.resources import (
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_homes_days
-from intelliwatt_pipelines.ingest.parallel import take_entries, take_serially, usable_workers
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 
@@ -111,8 +116,8 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
             _log_outcomes(context, outcomes)
             broken = []
         else:
-            outcomes, broken = _take_inbox(context, config, warehouse, raw_store, inbox,
-                                           transport_for(config.source, inbox, sftp), options)
+            outcomes, broken = _take_inbox(context, config, engine, store, transport_for(config.source, inbox, sftp),
+                                           options)
         days = report_days(context, outcomes, set(days_def.get_partition_keys()))
         metadata = _batch_metadata(outcomes, days)
         if broken:
@@ -123,30 +128,26 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     return raw_files
 
 
-def _take_inbox(context, config: "RawFilesConfig", warehouse: WarehouseResource, raw_store: RawStoreResource,
-                inbox: InboxResource, transport, options) -> tuple[list, list[str]]:
+def _take_inbox(context, config: "RawFilesConfig", engine, store, transport, options) -> tuple[list, list[str]]:
     """Take the configured entries (or everything new) from one inbox; transfer errors are collected.
 
-    Local inbox files of a batch go to ``INTELLIWATT_INGEST_WORKERS`` processes on a PostgreSQL
-    warehouse; SFTP keeps its one session.
+    One file after another, in listing order: files of one home in a batch build on each other
+    (completeness, and the later delivery winning a tie), as a rebuild from raw replays them.
     """
-    engine, store, outcomes, broken = warehouse.engine(), raw_store.store(), [], []
+    outcomes, broken = [], []
     try:
         with transport.session():
             entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
                 new_entries(engine, transport.source, transport.list_entries())
-            workers = usable_workers(warehouse.url, inbox.workers, len(entries)) if config.source == INBOX_SOURCE else 1
-            taken = take_entries(warehouse.url, raw_store.url, inbox.path, entries, workers=workers,
-                                 run_id=context.run.run_id, options=options) if workers > 1 else take_serially(
-                lambda e: take_entry(engine, store, transport, e, run_id=context.run.run_id, options=options),
-                entries)
-            for _entry, result in taken:
-                if isinstance(result, str):  # nothing registered; the sensor offers it again
-                    broken.append(redact(result))
+            for entry in entries:
+                try:
+                    taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
+                except TransportError as exc:  # nothing registered; the sensor offers it again
+                    broken.append(redact(str(exc)))
                     context.log.error(broken[-1])
                     continue
-                _log_outcomes(context, result)
-                outcomes += result
+                _log_outcomes(context, taken)
+                outcomes += taken
     except TransportError as exc:
         broken.append(redact(str(exc)))
     return outcomes, broken
@@ -176,7 +177,8 @@ def report_days(context, outcomes: list[FileOutcome], valid_days: set[str]) -> i
     recon = gathered([o.reconciliation for o in done], ["esiid", "meter", "channel", "read_start", "read_end", "source"])
     extra = {"raw_files_in_run": len(done)}
     log_events(context, usage_day_events(days, _invalid_by_day(done), valid_days, extra)
-               + billing_day_events(reads, valid_days, extra) + reconciliation_day_events(recon, valid_days, extra))
+               + billing_day_events(reads, valid_days, extra)
+               + reconciliation_day_events(reconciliation_by_day(recon), valid_days, extra))
     outside = {str(d) for f in (days, reads, recon) if len(f) for d in f["local_date"].unique()} - valid_days
     if outside:
         context.log.warning(f"{len(outside)} day(s) fall outside the partition range "
@@ -240,29 +242,44 @@ def selected_homes(config: HomesConfig, engine: sa.Engine, start, end, *, billin
 HOMES_PER_TRANSACTION = 100  # each covering raw file is parsed once per group of homes
 
 
-def rebuild_homes(context, homes: list[str], rebuild) -> list:
+@dataclass
+class RebuildTotals:
+    """What rebuilding many homes did, kept small: counts and per-day summaries, never every row."""
+
+    homes: list[str]
+    raw_file_ids: set[int] = field(default_factory=set)
+    rows_deleted: int = 0
+    rows_written: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    home_days: list[pd.DataFrame] = field(default_factory=list)  # completeness rows, kept only when asked
+    reconciliation: list[pd.DataFrame] = field(default_factory=list)  # reconciliation_by_day per group
+
+    def add(self, result, keep_home_days: bool) -> None:
+        self.raw_file_ids |= set(result.raw_file_ids)
+        self.rows_deleted += result.rows_deleted
+        self.rows_written += result.rows_written
+        if len(result.completeness):
+            self.statuses.update(result.completeness["status"])
+            if keep_home_days:
+                self.home_days.append(result.completeness)
+        self.reconciliation.append(reconciliation_by_day(result.reconciliation))
+
+    def metadata(self) -> dict:
+        return {"homes": len(self.homes),
+                **({"esiids": ", ".join(mask(e) for e in self.homes)} if 0 < len(self.homes) <= 20 else {}),
+                "raw_files_replayed": len(self.raw_file_ids), "rows_deleted": self.rows_deleted,
+                "rows_written": self.rows_written}
+
+
+def rebuild_homes(context, homes: list[str], rebuild, *, keep_home_days: bool = False) -> RebuildTotals:
     """Call ``rebuild(esiids)`` for groups of homes: a group's days in memory at a time, one
     transaction each, and a file holding many homes parsed once per group, not once per home."""
-    results, done = [], 0
+    totals = RebuildTotals(homes)
     for i in range(0, len(homes), HOMES_PER_TRANSACTION):
         group = homes[i:i + HOMES_PER_TRANSACTION]
-        results.append(rebuild(group))
-        done += len(group)
-        context.log.info(f"rebuilt {done}/{len(homes)} home(s) from "
-                         f"{len({f for r in results for f in r.raw_file_ids})} raw file(s)")
-    return results
-
-
-def rebuild_metadata(homes: list[str], results: list) -> dict:
-    return {"homes": len(homes),
-            **({"esiids": ", ".join(mask(e) for e in homes)} if 0 < len(homes) <= 20 else {}),
-            "raw_files_replayed": len({i for r in results for i in r.raw_file_ids}),
-            "rows_deleted": sum(r.rows_deleted for r in results), "rows_written": sum(r.rows_written for r in results)}
-
-
-def concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        totals.add(rebuild(group), keep_home_days)
+        context.log.info(f"rebuilt {i + len(group)}/{len(homes)} home(s) from {len(totals.raw_file_ids)} raw file(s)")
+    return totals
 
 
 def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
@@ -292,17 +309,16 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int)
         engine, store = warehouse.engine(), raw_store.store()
         start, end = day_range(context.partition_keys)
         homes = selected_homes(config, engine, start, end)
-        results = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
+        totals = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
             engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), precedence=rules.precedence()))
-        done = concat([r.completeness for r in results], ["status"])
         # the intervals under billing reads changed: their reconciliation was recomputed too
-        log_events(context, reconciliation_day_events(concat([r.reconciliation for r in results], ["status"]),
+        log_events(context, reconciliation_day_events(combined_by_day(totals.reconciliation),
                                                       set(context.partition_keys), {"rebuilt": True}))
-        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=rebuild_metadata(homes, results))
+        yield dg.MaterializeResult(asset_key=USAGE_INTERVALS, metadata=totals.metadata())
         yield dg.MaterializeResult(asset_key=DAILY_COMPLETENESS, metadata={
-            "homes": len(homes), "series_days": len(done),
-            **{f"days_{s}": int((done["status"] == s).sum()) for s in ("complete", "partial", "gaps")}})
+            "homes": len(homes), "series_days": sum(totals.statuses.values()),
+            **{f"days_{s}": totals.statuses.get(s, 0) for s in ("complete", "partial", "gaps")}})
 
     return usage_from_raw
 
@@ -335,15 +351,15 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         start, end = day_range(context.partition_keys)
         with_reads = BILLING_READS in context.selected_asset_keys
         homes = selected_homes(config, engine, start, end, billing=True)
-        results = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
+        totals = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
             engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance(), reads=with_reads))
         if with_reads:
-            yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=rebuild_metadata(homes, results))
+            yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=totals.metadata())
         if RECONCILIATION in context.selected_asset_keys:
-            done = concat([r.reconciliation for r in results], ["status"])
+            per_day = combined_by_day(totals.reconciliation)
+            counts = {s: int(per_day[s].sum()) if len(per_day) else 0 for s in RECONCILIATION_STATUSES}
             yield dg.MaterializeResult(asset_key=RECONCILIATION, metadata={
-                "homes": len(homes), "reads": len(done),
-                **{s: int((done["status"] == s).sum()) for s in ("match", "mismatch", "insufficient_intervals")}})
+                "homes": len(homes), "reads": sum(counts.values()), **counts})
 
     return billing_from_raw

@@ -132,9 +132,13 @@ def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
     rows, bad = 0, []
     with warehouse.engine().connect() as conn:
         for esiid, (first, last) in sorted(touched.items()):
+            # every read whose period overlaps the days: those are the ones reconciled again
+            lo, _ = day_bounds_utc(first)
+            _, hi = day_bounds_utc(last)
             found = conn.execute(sa.select(c.esiid, c.meter, c.local_date, c.source, c.billing_kwh, c.interval_kwh,
                                            c.difference_kwh, c.tolerance_kwh, c.status)
-                                 .where(c.esiid == esiid, c.local_date >= first, c.local_date <= last)).all()
+                                 .where(c.esiid == esiid, c.read_start < hi.to_pydatetime(),
+                                        c.read_end > lo.to_pydatetime())).all()
             rows += len(found)
             bad += [r for r in found if r.status == "mismatch"]
     table = pd.DataFrame([(mask(r.esiid), str(r.local_date), r.source, r.billing_kwh, r.interval_kwh,

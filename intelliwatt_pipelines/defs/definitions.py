@@ -86,7 +86,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
             "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
             "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
-                                   batch_files=settings.inbox_batch_files, workers=settings.ingest_workers),
+                                   batch_files=settings.inbox_batch_files),
             "sftp": SftpResource(
                 host=settings.sftp_host, port=settings.sftp_port, username=settings.sftp_user,
                 private_key_path=settings.sftp_key_path, key_passphrase=_secret("INTELLIWATT_SFTP_KEY_PASSPHRASE"),

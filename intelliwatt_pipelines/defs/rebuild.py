@@ -10,12 +10,14 @@ have reads that day (so the rebuild shows in each day's history).
 import datetime as dt
 
 import dagster as dg
+import pandas as pd
 
-from intelliwatt_pipelines.defs.assets import HomesConfig, concat, rebuild_homes, selected_homes
+from intelliwatt_pipelines.defs.assets import HomesConfig, RebuildTotals, rebuild_homes, selected_homes
 from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
     DAILY_COMPLETENESS,
     USAGE_INTERVALS,
+    combined_by_day,
     log_events,
     reconciliation_day_events,
     usage_day_events,
@@ -70,7 +72,7 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         context.instance.add_run_tags(context.run_id, home_tags(homes))
         usage = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
             engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
-            tolerance=rules.tolerance(), precedence=rules.precedence()))
+            tolerance=rules.tolerance(), precedence=rules.precedence()), keep_home_days=True)
         billing = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
             engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
             tolerance=rules.tolerance()))
@@ -86,18 +88,20 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
 
 
 def report_rebuilt_days(context, days_def, homes: list[str], start: dt.date, end: dt.date,
-                        usage: list, billing: list) -> None:
+                        usage: RebuildTotals, billing: RebuildTotals) -> None:
     """One materialization per asset per rebuilt day, so each day's history shows the rebuild."""
     valid = set(days_def.get_partition_keys())
-    days = [str(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)]
+    days = [d for d in (str(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)) if d in valid]
     extra = {"rebuilt_homes": len(homes), "esiids": ", ".join(mask(e) for e in homes[:20])}
-    completeness = concat([r.completeness for r in usage], ["status"])
-    events = usage_day_events(completeness, {}, valid, extra) if len(completeness) else [
-        dg.AssetMaterialization(key, partition=d, metadata={**extra, "homes": 0})
-        for d in days if d in valid for key in (USAGE_INTERVALS, DAILY_COMPLETENESS)]
-    events += [dg.AssetMaterialization(BILLING_READS, partition=d, metadata=extra) for d in days if d in valid]
+    completeness = pd.concat(usage.home_days, ignore_index=True) if usage.home_days else pd.DataFrame()
+    events = usage_day_events(completeness, {}, valid, extra)
+    reported = {e.partition for e in events}
+    # a day none of these homes has a series on still shows the rebuild, with no homes
+    events += [dg.AssetMaterialization(key, partition=d, metadata={**extra, "homes": 0})
+               for d in days if d not in reported for key in (USAGE_INTERVALS, DAILY_COMPLETENESS)]
+    events += [dg.AssetMaterialization(BILLING_READS, partition=d, metadata=extra) for d in days]
     # the billing rebuild ran last and reconciled every read of these days again
-    events += reconciliation_day_events(concat([r.reconciliation for r in billing], ["status"]), valid, extra)
+    events += reconciliation_day_events(combined_by_day(billing.reconciliation), valid, extra)
     log_events(context, events)
-    if outside := [d for d in days if d not in valid]:
-        context.log.warning(f"{len(outside)} day(s) outside the partition range were rebuilt but are not partitions")
+    if outside := (end - start).days + 1 - len(days):
+        context.log.warning(f"{outside} day(s) outside the partition range were rebuilt but are not partitions")

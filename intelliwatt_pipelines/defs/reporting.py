@@ -79,14 +79,39 @@ def billing_day_events(reads: pd.DataFrame, valid_days: set[str], extra: dict | 
         for day, group in reads.groupby("local_date", sort=True) if str(day) in valid_days]
 
 
-def reconciliation_day_events(rows: pd.DataFrame, valid_days: set[str], extra: dict | None = None) -> list:
+RECONCILIATION_STATUSES = ("match", "mismatch", "insufficient_intervals")
+
+
+def reconciliation_by_day(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per Central day: homes, reads, reads per status, the largest difference. Summaries of
+    disjoint sets of homes add up (``combined_by_day``)."""
     if rows.empty:
+        return pd.DataFrame()
+    frame = rows.assign(reads=1, diff=rows["difference_kwh"].abs().fillna(0),
+                        **{s: (rows["status"] == s).astype(int) for s in RECONCILIATION_STATUSES})
+    per_day = frame.groupby("local_date").agg(
+        homes=("esiid", "nunique"), reads=("reads", "sum"), max_abs_difference_kwh=("diff", "max"),
+        **{s: (s, "sum") for s in RECONCILIATION_STATUSES})
+    return per_day.reset_index()
+
+
+def combined_by_day(summaries: list[pd.DataFrame]) -> pd.DataFrame:
+    summaries = [s for s in summaries if len(s)]
+    if not summaries:
+        return pd.DataFrame()
+    return pd.concat(summaries).groupby("local_date").agg(
+        {"homes": "sum", "reads": "sum", "max_abs_difference_kwh": "max",
+         **{s: "sum" for s in RECONCILIATION_STATUSES}}).reset_index()
+
+
+def reconciliation_day_events(per_day: pd.DataFrame, valid_days: set[str], extra: dict | None = None) -> list:
+    """billing_reconciliation events from ``reconciliation_by_day`` rows."""
+    if per_day.empty:
         return []
-    return [dg.AssetMaterialization(RECONCILIATION, partition=str(day), metadata={
-        "homes": int(group["esiid"].nunique()), "reads": len(group),
-        **{s: int((group["status"] == s).sum()) for s in ("match", "mismatch", "insufficient_intervals")},
-        "max_abs_difference_kwh": round(float(group["difference_kwh"].abs().fillna(0).max()), 3), **(extra or {})})
-        for day, group in rows.groupby("local_date", sort=True) if str(day) in valid_days]
+    return [dg.AssetMaterialization(RECONCILIATION, partition=str(row.local_date), metadata={
+        "homes": int(row.homes), "reads": int(row.reads), **{s: int(getattr(row, s)) for s in RECONCILIATION_STATUSES},
+        "max_abs_difference_kwh": round(float(row.max_abs_difference_kwh), 3), **(extra or {})})
+        for row in per_day.itertuples(index=False) if str(row.local_date) in valid_days]
 
 
 def log_events(context, events: list[dg.AssetMaterialization]) -> None:

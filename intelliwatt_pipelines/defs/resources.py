@@ -46,7 +46,6 @@ class InboxResource(dg.ConfigurableResource):
     path: str
     min_age_seconds: float = 2.0
     batch_files: int = 50
-    workers: int = 2  # processes per ingest run on a PostgreSQL warehouse
 
     @property
     def root(self) -> Path:
