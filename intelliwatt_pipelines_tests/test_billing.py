@@ -376,3 +376,21 @@ def test_billing_routes(settings):
         assert bad.status_code == 422 and "end" in bad.json()["error"]["message"]
         assert client.get(f"/api/v1/esiids/{ESIID}/billing-reads").status_code == 401
     engine.dispose()
+
+
+def test_the_reconciliation_check_covers_reads_that_only_overlap_the_runs_days(settings, instance):
+    """A monthly read ending after the delivered intervals is reconciled again by their run: checked too."""
+    from intelliwatt_pipelines.defs.definitions import build_defs
+    from intelliwatt_pipelines_tests.test_dagster import check_results, run_ingest, sensor_tick
+
+    defs = build_defs(settings)
+    (settings.inbox_dir / "energydata_response.json").write_text(json.dumps(MONTHLY))
+    tick = sensor_tick(defs, instance)
+    assert run_ingest(defs, instance, tick.run_requests[0]).success
+    lines = (DATA / FALLBACK).read_text().splitlines(keepends=True)
+    first_day = [lines[0]] + [line for line in lines[1:] if ",11/1/2025," in line]  # 11/01 only
+    (settings.inbox_dir / FALLBACK).write_text("".join(first_day))
+    result = run_ingest(defs, instance, sensor_tick(defs, instance, cursor=tick.cursor).run_requests[0])
+    assert result.success
+    check = check_results(result)["billing_reconciliation_mismatches"]
+    assert check.metadata["reads_checked"].value == 1  # the 10/05-11/04 read, which ends after 11/01
