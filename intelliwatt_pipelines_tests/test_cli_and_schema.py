@@ -143,7 +143,8 @@ def test_a_file_copied_into_the_inbox_just_now_is_ingested_at_once(tmp_path):
 
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTELLIWATT_", "DAGSTER_"))}
-    env["INTELLIWATT_HOME"] = str(home)  # the default minimum age (2 s) applies
+    # a minimum age longer than the command's start-up, so the file is surely still "young" when listed
+    env.update(INTELLIWATT_HOME=str(home), INTELLIWATT_INBOX_MIN_AGE_SECONDS="10")
 
     def ingest():
         return subprocess.run([sys.executable, "-m", "intelliwatt_pipelines.cli", "ingest"], env=env, cwd=tmp_path,
@@ -160,7 +161,7 @@ def test_a_file_copied_into_the_inbox_just_now_is_ingested_at_once(tmp_path):
     with sqlite3.connect(home / "warehouse.db") as conn:
         assert conn.execute("SELECT count(*) FROM usage_interval").fetchone() == (292,)
     (home / "inbox" / "junk.csv").write_bytes(b"\x00\xff" * 100)
-    failed = ingest()
+    failed = ingest()  # waits for it too, then fails it
     assert failed.returncode == 1 and "junk.csv: failed" in failed.stdout
 
 
