@@ -568,7 +568,7 @@ Reproduce: `.venv/bin/python bench/ingest.py{' --tiny' if args.tiny else ''}` (o
 
 Dagster per ingest run, from the instance's run records and event log (per-run columns are means over the
 runs). Overhead per run = (CLI wall - plain wall) / runs: process start, definitions, the run itself, its
-worker processes' start, its events and its asset checks. Logging day events = first to last day-partitioned
+events and its asset checks. Logging day events = first to last day-partitioned
 materialization of the run (the step logs them one after another at its end). Days touched come from the
 warehouse (`raw_file.run_id` and the coverage tables); billing reconciliation has no coverage table of its
 own, its events are only counted.
