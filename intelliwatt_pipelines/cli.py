@@ -187,7 +187,6 @@ def _rebuild_days(settings: Settings, start: dt.date, end: dt.date) -> int:
 
 def cmd_migrate(settings: Settings, _args) -> int:
     from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
-
     from intelliwatt_pipelines.defs.partitions import drop_legacy_partitions
 
     migrate(create_engine(settings.warehouse_url))

@@ -28,12 +28,12 @@ from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
     DAILY_COMPLETENESS,
     RECONCILIATION,
+    RECONCILIATION_STATUSES,
     USAGE_INTERVALS,
     billing_day_events,
+    combined_by_day,
     gathered,
     log_events,
-    RECONCILIATION_STATUSES,
-    combined_by_day,
     reconciliation_by_day,
     reconciliation_day_events,
     usage_day_events,
@@ -282,6 +282,20 @@ def rebuild_homes(context, homes: list[str], rebuild, *, keep_home_days: bool = 
     return totals
 
 
+def usage_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start, end):
+    """``rebuild(esiids)`` of intervals and completeness on [start, end] under the ingest rules."""
+    return lambda esiids: rebuild_homes_days(engine, store, esiids, start, end,
+                                             fallback_esiid=rules.dev_fallback_esiid or None,
+                                             tolerance=rules.tolerance(), precedence=rules.precedence())
+
+
+def billing_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start, end, *, reads: bool = True):
+    """``rebuild(esiids)`` of billing reads (``reads``) and their reconciliation on [start, end]."""
+    return lambda esiids: rebuild_billing_days(engine, store, esiids, start, end,
+                                               fallback_esiid=rules.dev_fallback_esiid or None,
+                                               tolerance=rules.tolerance(), reads=reads)
+
+
 def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="usage_from_raw",
@@ -309,9 +323,7 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int)
         engine, store = warehouse.engine(), raw_store.store()
         start, end = day_range(context.partition_keys)
         homes = selected_homes(config, engine, start, end)
-        totals = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
-            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
-            tolerance=rules.tolerance(), precedence=rules.precedence()))
+        totals = rebuild_homes(context, homes, usage_rebuild(rules, engine, store, start, end))
         # the intervals under billing reads changed: their reconciliation was recomputed too
         log_events(context, reconciliation_day_events(combined_by_day(totals.reconciliation),
                                                       set(context.partition_keys), {"rebuilt": True}))
@@ -351,9 +363,7 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         start, end = day_range(context.partition_keys)
         with_reads = BILLING_READS in context.selected_asset_keys
         homes = selected_homes(config, engine, start, end, billing=True)
-        totals = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
-            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
-            tolerance=rules.tolerance(), reads=with_reads))
+        totals = rebuild_homes(context, homes, billing_rebuild(rules, engine, store, start, end, reads=with_reads))
         if with_reads:
             yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=totals.metadata())
         if RECONCILIATION in context.selected_asset_keys:

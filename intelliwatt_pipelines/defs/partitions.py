@@ -20,10 +20,6 @@ def day_partitions(start_date: str) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start_date, timezone=CENTRAL_TZ, end_offset=1)
 
 
-def day_key(local_date) -> str:
-    return str(local_date)[:10]
-
-
 def day_range(keys) -> tuple[dt.date, dt.date]:
     """(first, last) local day of a run's partition keys."""
     days = sorted(dt.date.fromisoformat(k) for k in keys)

@@ -12,7 +12,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from intelliwatt_pipelines.defs.assets import HomesConfig, RebuildTotals, rebuild_homes, selected_homes
+from intelliwatt_pipelines.defs.assets import (
+    HomesConfig,
+    RebuildTotals,
+    billing_rebuild,
+    rebuild_homes,
+    selected_homes,
+    usage_rebuild,
+)
 from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
     DAILY_COMPLETENESS,
@@ -23,7 +30,6 @@ from intelliwatt_pipelines.defs.reporting import (
     usage_day_events,
 )
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
-from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days, rebuild_homes_days
 from intelliwatt_pipelines.pii import mask
 
 REBUILD_HOMES_JOB = "rebuild_homes_job"
@@ -70,12 +76,8 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         engine, store = warehouse.engine(), raw_store.store()
         homes = selected_homes(config, engine, start, end)
         context.instance.add_run_tags(context.run_id, home_tags(homes))
-        usage = rebuild_homes(context, homes, lambda esiids: rebuild_homes_days(
-            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
-            tolerance=rules.tolerance(), precedence=rules.precedence()), keep_home_days=True)
-        billing = rebuild_homes(context, homes, lambda esiids: rebuild_billing_days(
-            engine, store, esiids, start, end, fallback_esiid=rules.dev_fallback_esiid or None,
-            tolerance=rules.tolerance()))
+        usage = rebuild_homes(context, homes, usage_rebuild(rules, engine, store, start, end), keep_home_days=True)
+        billing = rebuild_homes(context, homes, billing_rebuild(rules, engine, store, start, end))
         report_rebuilt_days(context, days_def, homes, start, end, usage, billing)
 
     @dg.job(name=REBUILD_HOMES_JOB, tags={"intelliwatt/kind": "rebuild_homes"},
