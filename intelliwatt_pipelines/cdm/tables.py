@@ -116,6 +116,17 @@ inbox_entry = sa.Table(
     sa.Column("taken_at", UTCDateTime, nullable=False),
 )
 
+# Inbox entries a process is taking now: the primary key lets only one process claim an entry.
+inbox_claim = sa.Table(
+    "inbox_claim", metadata,
+    sa.Column("source", sa.String(40), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size_bytes", sa.BigInteger, primary_key=True),
+    sa.Column("mtime_ns", sa.BigInteger, primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+)
+
 UPLOAD_ROLES = ("admin", "customer")
 
 # Files posted to the API. Also the durable log the upload rate limits count, so a restart resets nothing.
@@ -133,9 +144,20 @@ upload = sa.Table(
     sa.Column("binds_hints", sa.Boolean, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("correlation_id", sa.String(64)),
+    sa.Column("key_hash", sa.String(64)),
     sa.CheckConstraint(f"role IN {UPLOAD_ROLES}", name="ck_upload_role"),
     sa.Index("ix_upload_account", "role", "account_hash", "received_at"),
     sa.Index("ix_upload_raw_file", "raw_file_id"),
+    sa.Index("ix_upload_key", "key_hash", "received_at"),
+)
+
+# The ESIIDs each upload concerns (given with it, or named by the file): the per-ESIID limit counts these.
+upload_esiid = sa.Table(
+    "upload_esiid", metadata,
+    sa.Column("upload_id", BigId, sa.ForeignKey("upload.id"), primary_key=True),
+    sa.Column("esiid", sa.String(22), primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_upload_esiid_esiid", "esiid", "received_at"),
 )
 
 # ESIID and meter given beside a file that names none: an inbox sidecar '<file name>.meta.json'.
@@ -262,6 +284,12 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
                        "or re-bound a file that had failed.",
         "received_at": "When the bytes were safe in the raw store (UTC).",
         "correlation_id": "x-correlation-id of the request.",
+        "key_hash": "SHA-256 of the salted API key the upload came with (null for the admin token).",
+    },
+    "upload_esiid": {
+        "upload_id": "The upload.",
+        "esiid": "An ESI ID the upload concerns (given with it, or named by the file).",
+        "received_at": "When the upload was received (UTC); the per-ESIID limit counts these.",
     },
     "billing_read": {
         "esiid": "ESI ID of the premise.",
