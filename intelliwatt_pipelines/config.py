@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intelliwatt_pipelines import bounds
+
 CENTRAL_TZ = "America/Chicago"
 # Which source's value a slot keeps when several deliver it (see cdm/precedence.py).
 DEFAULT_SOURCE_PRECEDENCE = "smt:actual,csv:actual,green_button:*,*:estimated"
@@ -83,6 +85,13 @@ class Settings:
     source_precedence: str = DEFAULT_SOURCE_PRECEDENCE
     backfill_days_per_run: int = 31
     ingest_wait_seconds: float = 600.0
+    reading_floor: str = bounds.READING_FLOOR
+    reading_future_days: int = bounds.READING_FUTURE_DAYS
+    max_span_days: int = bounds.MAX_SPAN_DAYS
+    rate_limit_customer_esiid: tuple[int, int] = (5, 30 * 86400)
+    rate_limit_key: tuple[int, int] = (1000, 30 * 86400)
+    inbox_claim_seconds: float = 3600.0
+    public_base_url: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -122,4 +131,11 @@ class Settings:
             source_precedence=_precedence(_env("INTELLIWATT_SOURCE_PRECEDENCE", DEFAULT_SOURCE_PRECEDENCE)),
             backfill_days_per_run=int(_env("INTELLIWATT_BACKFILL_DAYS_PER_RUN", "31")),
             ingest_wait_seconds=float(_env("INTELLIWATT_INGEST_WAIT_SECONDS", "600")),
+            reading_floor=_env("INTELLIWATT_READING_FLOOR", bounds.READING_FLOOR),
+            reading_future_days=int(_env("INTELLIWATT_READING_FUTURE_DAYS", str(bounds.READING_FUTURE_DAYS))),
+            max_span_days=int(_env("INTELLIWATT_MAX_SPAN_DAYS", str(bounds.MAX_SPAN_DAYS))),
+            rate_limit_customer_esiid=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER_ESIID", "5/30d")),
+            rate_limit_key=rate_limit(_env("INTELLIWATT_RATE_LIMIT_KEY", "1000/30d")),
+            inbox_claim_seconds=float(_env("INTELLIWATT_INBOX_CLAIM_SECONDS", "3600")),
+            public_base_url=_env("INTELLIWATT_PUBLIC_BASE_URL", ""),
         )
