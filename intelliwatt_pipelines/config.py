@@ -1,31 +1,49 @@
-"""Settings from the environment, with embedded defaults under one local folder.
+"""Settings: one typed model of every variable the package reads, with type, default, bounds and meaning.
 
 Every setting is an environment variable; nothing secret lives in code. The defaults put the
 SQLite warehouse, the raw store, the inbox and the Dagster home under ``INTELLIWATT_HOME``
-(``./.intelliwatt``) so a fresh checkout runs with no configuration at all.
+(``./.intelliwatt``) so a fresh checkout runs with no configuration at all. An empty variable
+means its default. A bad value fails at start with ``SettingsError``, one line per variable naming
+it and what it expects; the README's configuration table is rendered from the same fields
+(``python -m intelliwatt_pipelines.config --markdown``).
+
+``Settings`` is a pydantic dataclass, so code and tests derive variants with ``dataclasses.replace``
+(validated like the environment); pydantic-settings reads the environment.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+import sys
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic.dataclasses import dataclass
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from intelliwatt_pipelines import bounds
+from intelliwatt_pipelines.esiid import ESIID_RE
 
 CENTRAL_TZ = "America/Chicago"
 # Which source's value a slot keeps when several deliver it (see cdm/precedence.py).
 DEFAULT_SOURCE_PRECEDENCE = "smt:actual,csv:actual,green_button:*,*:estimated"
+PREFIX = "INTELLIWATT_"
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+class SettingsError(ValueError):
+    """Bad settings: one line per variable, naming it and what it expects."""
 
 
-def _list(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
+class _Expects:
+    """What a value must look like, in words: error messages and the README table both say it."""
+
+    def __init__(self, text: str):
+        self.text = text
 
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -37,105 +55,277 @@ def rate_limit(value: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"rate limit {value!r} is not like '5/30d' (count/window with unit s, m, h or d)")
     count, window = int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
-    if count < 1 or window < 1:
-        raise ValueError(f"rate limit {value!r}: count and window must be at least 1")
-    return count, window
+    return _positive_limit((count, window))
 
 
-def _precedence(value: str) -> str:
-    from intelliwatt_pipelines.cdm.precedence import Precedence
+def _positive_limit(limit: tuple[int, int]) -> tuple[int, int]:
+    if min(limit) < 1:
+        raise ValueError(f"rate limit {limit}: count and window must be at least 1")
+    return limit
 
-    Precedence.parse(value)  # a bad setting fails at start, not in the first run
+
+def _flag(value: Any) -> Any:
+    # Only these words: "on" or "yes" silently meaning false (or true) is how a typo goes unnoticed.
+    if isinstance(value, str):
+        words = {"true": True, "1": True, "false": False, "0": False}
+        if value.strip().lower() not in words:
+            raise ValueError(f"{value!r} is not true, false, 1 or 0")
+        return words[value.strip().lower()]
     return value
 
 
-@dataclass(frozen=True)
+def _names(value: Any) -> Any:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+
+
+def _day(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"{value!r} is not YYYY-MM-DD")
+    dt.date.fromisoformat(value)  # 2024-02-30 fails here
+    return value
+
+
+def _precedence(value: str) -> str:
+    from intelliwatt_pipelines.cdm.precedence import Precedence  # imports this module
+
+    Precedence.parse(value)
+    return value
+
+
+def _esiid(value: str) -> str:
+    if value and not ESIID_RE.match(value):
+        raise ValueError("not 17 or 22 digits")
+    return value
+
+
+def _base_url(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+        raise ValueError(f"{value!r} is not an http(s) URL without query")
+    return value
+
+
+Home = Annotated[Path, AfterValidator(Path.resolve)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # seconds, kWh, percent
+Count = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Flag = Annotated[bool, BeforeValidator(_flag), _Expects("true or false (or 1 or 0)")]
+Names = Annotated[tuple[str, ...], BeforeValidator(_names), _Expects("a comma-separated list")]
+RateLimit = Annotated[tuple[int, int], BeforeValidator(lambda v: rate_limit(v) if isinstance(v, str) else v),
+                      AfterValidator(_positive_limit),
+                      _Expects("count/window, window unit s, m, h or d (e.g. 5/30d)")]
+Day = Annotated[str, AfterValidator(_day), _Expects("a date YYYY-MM-DD")]
+SourcePrecedence = Annotated[str, AfterValidator(_precedence),
+                             _Expects("comma-separated source:quality items (quality actual, estimated or *)")]
+Esiid = Annotated[str, AfterValidator(_esiid), _Expects("an ESIID (17 or 22 digits)")]
+BaseUrl = Annotated[str, AfterValidator(_base_url), _Expects("an http(s) URL such as https://api.example.com")]
+
+
+class _UnderHome:
+    """A default below ``home`` (wherever that is set), and how the README writes it."""
+
+    def __init__(self, template: str):
+        self.template = template
+
+    def __call__(self, data: dict[str, Any]) -> str:
+        return self.template.replace("$INTELLIWATT_HOME", str(data["home"]))
+
+
+def _setting(default: Any, description: str, *, shown: str | None = None, env: str | None = None,
+             secret: bool = False) -> Any:
+    """A field: its default, one line for the README, optionally how the README shows the default,
+    a variable name other than INTELLIWATT_<NAME>, and secret (never shown in repr or errors)."""
+    extra = {k: v for k, v in {"shown": shown, "env": env, "secret": secret or None}.items() if v is not None}
+    factory = {"default_factory": default} if isinstance(default, _UnderHome) else {"default": default}
+    return Field(**factory, description=description, repr=not secret, json_schema_extra=extra or None)
+
+
+@dataclass(frozen=True, config=ConfigDict(validate_default=True, extra="forbid"))
 class Settings:
-    home: Path
-    warehouse_url: str
-    raw_store_url: str
-    inbox_dir: Path
-    partition_start: str
-    max_invalid_fraction: float
-    completeness_threshold: float
-    inbox_min_age_seconds: float
-    inbox_batch_files: int
-    sftp_host: str = ""
-    sftp_port: int = 22
-    sftp_user: str = ""
-    sftp_key_path: str = ""
-    sftp_known_hosts: str = ""
-    sftp_host_key_policy: str = "reject"
-    sftp_folders: tuple[str, ...] = ("/adhocusage", "/EnrollmentReports")
-    sftp_patterns: tuple[str, ...] = ()
-    sftp_min_age_seconds: float = 60.0
-    sftp_delete_after_ingest: bool = False
-    gnupghome: str = ""
-    max_unpacked_bytes: int = 1 << 30
-    dev_fallback_esiid: str = ""
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
-    admin_token: str = field(default="", repr=False)
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    upload_max_bytes: int = 100 * 1024 * 1024
-    rate_limit_admin: tuple[int, int] = (50, 24 * 3600)
-    rate_limit_customer: tuple[int, int] = (5, 30 * 86400)
-    reconcile_tolerance_kwh: float = 0.1
-    reconcile_tolerance_pct: float = 0.2
-    source_precedence: str = DEFAULT_SOURCE_PRECEDENCE
-    backfill_days_per_run: int = 31
-    ingest_wait_seconds: float = 600.0
-    reading_floor: str = bounds.READING_FLOOR
-    reading_future_days: int = bounds.READING_FUTURE_DAYS
-    max_span_days: int = bounds.MAX_SPAN_DAYS
-    rate_limit_customer_esiid: tuple[int, int] = (5, 30 * 86400)
-    rate_limit_key: tuple[int, int] = (1000, 30 * 86400)
-    inbox_claim_seconds: float = 3600.0
-    public_base_url: str = ""
+    home: Home = _setting(Path(".intelliwatt"), "base folder for the embedded defaults below",
+                          shown="`./.intelliwatt`")
+    warehouse_url: str = _setting(
+        _UnderHome("sqlite:///$INTELLIWATT_HOME/warehouse.db"),
+        "warehouse; `postgresql://user:pass@host:5432/db` for production (psycopg 3)")
+    raw_store_url: str = _setting(_UnderHome("$INTELLIWATT_HOME/raw"),
+                                  "raw store: a folder path, `file://` URL, or `s3://bucket/prefix`")
+    s3_endpoint_url: str = _setting("", "S3-compatible endpoint (MinIO, DigitalOcean Spaces: "
+                                        "`https://nyc3.digitaloceanspaces.com`)", shown="AWS")
+    s3_region: str = _setting("us-east-1", "S3 region")
+    s3_addressing: Literal["path", "virtual"] = _setting("path", "S3 addressing style")
+    sftp_host: str = _setting("", "SFTP server; setting it turns `sftp_sensor` on", shown="empty (SFTP off)")
+    sftp_port: Port = _setting(22, "SFTP port")
+    sftp_user: str = _setting("", "SFTP user")
+    sftp_key_path: str = _setting("", "private key file", shown="SSH agent / default keys")
+    sftp_key_passphrase: str = _setting("", "passphrase of that key (secret; Dagster reads it as an `EnvVar`)",
+                                        secret=True)
+    sftp_known_hosts: str = _setting("", "known-hosts file to check the server key against",
+                                     shown="system known_hosts")
+    sftp_host_key_policy: Literal["reject", "accept-new", "warn-any"] = _setting(
+        "reject", "unknown host keys: `reject`, `accept-new` (pin on first use into "
+                  "`INTELLIWATT_SFTP_KNOWN_HOSTS`, which it needs), `warn-any`")
+    sftp_folders: Names = _setting("/adhocusage,/EnrollmentReports", "remote folders to list")
+    sftp_patterns: Names = _setting("", "file-name patterns to take",
+                                    shown="built-in list (`DEFAULT_PATTERNS`, transport/base.py)")
+    sftp_min_age_seconds: NonNegative = _setting(60.0, "a remote file this old counts as complete even before "
+                                                   "a second listing")
+    sftp_delete_after_ingest: Flag = _setting(False, "delete remote files once their bytes are safe")
+    gnupghome: str = _setting("", "key ring holding the CSP's private key", env="GNUPGHOME",
+                              shown="gpg's default")
+    gpg_passphrase: str = _setting("", "passphrase of that key (secret; Dagster reads it as an `EnvVar`)",
+                                   secret=True)
+    max_unpacked_bytes: Count = _setting(1 << 30, "most bytes one package may expand to")
+    dev_fallback_esiid: Esiid = _setting("", "development only: ESIID for files that name none "
+                                             "(flagged on every use)")
+    inbox_dir: Home = _setting(_UnderHome("$INTELLIWATT_HOME/inbox"),
+                               "inbox folder the sensor and `intelliwatt ingest` read")
+    inbox_min_age_seconds: NonNegative = _setting(2.0, "a file is taken only once its mtime is this old "
+                                                   "(not still being written)")
+    inbox_batch_files: Count = _setting(50, "files per run")
+    inbox_claim_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = _setting(
+        3600.0, "an inbox file claimed by an ingest process this long ago may be taken by another "
+                "(the first one died)")
+    ingest_wait_seconds: NonNegative = _setting(600.0, "how long `intelliwatt ingest` waits for files still being "
+                                                   "written before it leaves them and exits 1")
+    partition_start: Day = _setting("2024-01-01", "first Central day of the day partitions")
+    backfill_days_per_run: Count = _setting(31, "most days one backfill run rebuilds (UI backfills and "
+                                                "`intelliwatt backfill` without `--esiid`)")
+    reading_floor: Day = _setting(bounds.READING_FLOOR, "readings before this day are invalid rows")
+    reading_future_days: Annotated[int, Field(ge=0)] = _setting(
+        bounds.READING_FUTURE_DAYS, "readings later than now plus this many days are invalid rows")
+    max_span_days: Count = _setting(bounds.MAX_SPAN_DAYS, "a file whose readings of one series span more "
+                                                          "days than this fails whole")
+    max_invalid_fraction: Fraction = _setting(0.0, "share of invalid rows a file may have and still load")
+    completeness_threshold: Fraction = _setting(0.95, "below this, a day with gaps fails the completeness "
+                                                      "check (warn)")
+    reconcile_tolerance_kwh: NonNegative = _setting(0.1, "a billing read matches its intervals within this many kWh…")
+    reconcile_tolerance_pct: NonNegative = _setting(0.2, "…or within this percent of the read's kWh, whichever is "
+                                                     "larger")
+    source_precedence: SourcePrecedence = _setting(
+        DEFAULT_SOURCE_PRECEDENCE, "which source's value a slot keeps when several sources deliver it "
+                                   "(see Upsert rules)")
+    log_salt: str = _setting("intelliwatt", "salt for the hashed ESIIDs in log lines", secret=True,
+                             shown="`intelliwatt`")
+    account_salt: str = _setting("intelliwatt-accounts", "salt for the stored upload account hashes (secret in "
+                                 "production; changing it resets the rate limits)", secret=True,
+                                 shown="`intelliwatt-accounts`")
+    api_keys: Names = _setting("", "comma-separated consumer keys for `x-api-key` (secret)", secret=True,
+                               shown="— (`deploy/start` makes a local one)")
+    admin_token: str = _setting("", "admin token for `x-admin-token` (secret)", secret=True,
+                                shown="— (`deploy/start` makes a local one)")
+    api_host: str = _setting("127.0.0.1", "address `intelliwatt api` listens on")
+    api_port: Port = _setting(8000, "port `intelliwatt api` listens on")
+    public_base_url: BaseUrl = _setting("", "the API's public URL; when set, `…/route/` redirects to "
+                                            "`…/route` under it", shown="empty (no slash redirects)")
+    upload_max_bytes: Count = _setting(100 * 1024 * 1024, "largest upload (multipart file, or inline "
+                                                          "content after decoding)")
+    rate_limit_admin: RateLimit = _setting("50/24h", "uploads per admin account per window")
+    rate_limit_customer: RateLimit = _setting("5/30d", "uploads per customer account per window")
+    rate_limit_customer_esiid: RateLimit = _setting("5/30d", "customer uploads per ESIID per window")
+    rate_limit_key: RateLimit = _setting("1000/30d", "uploads per API key per window, whatever the account")
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        home = Path(_env("INTELLIWATT_HOME", ".intelliwatt")).resolve()
-        return cls(
-            home=home,
-            warehouse_url=_env("INTELLIWATT_WAREHOUSE_URL", f"sqlite:///{home / 'warehouse.db'}"),
-            raw_store_url=_env("INTELLIWATT_RAW_STORE_URL", str(home / "raw")),
-            inbox_dir=Path(_env("INTELLIWATT_INBOX_DIR", str(home / "inbox"))).resolve(),
-            partition_start=_env("INTELLIWATT_PARTITION_START", "2024-01-01"),
-            max_invalid_fraction=float(_env("INTELLIWATT_MAX_INVALID_FRACTION", "0")),
-            completeness_threshold=float(_env("INTELLIWATT_COMPLETENESS_THRESHOLD", "0.95")),
-            inbox_min_age_seconds=float(_env("INTELLIWATT_INBOX_MIN_AGE_SECONDS", "2")),
-            inbox_batch_files=int(_env("INTELLIWATT_INBOX_BATCH_FILES", "50")),
-            sftp_host=_env("INTELLIWATT_SFTP_HOST", ""),
-            sftp_port=int(_env("INTELLIWATT_SFTP_PORT", "22")),
-            sftp_user=_env("INTELLIWATT_SFTP_USER", ""),
-            sftp_key_path=_env("INTELLIWATT_SFTP_KEY_PATH", ""),
-            sftp_known_hosts=_env("INTELLIWATT_SFTP_KNOWN_HOSTS", ""),
-            sftp_host_key_policy=_env("INTELLIWATT_SFTP_HOST_KEY_POLICY", "reject"),
-            sftp_folders=_list(_env("INTELLIWATT_SFTP_FOLDERS", "/adhocusage,/EnrollmentReports")),
-            sftp_patterns=_list(_env("INTELLIWATT_SFTP_PATTERNS", "")),
-            sftp_min_age_seconds=float(_env("INTELLIWATT_SFTP_MIN_AGE_SECONDS", "60")),
-            sftp_delete_after_ingest=_env("INTELLIWATT_SFTP_DELETE_AFTER_INGEST", "false").lower() in ("1", "true", "yes"),
-            gnupghome=_env("GNUPGHOME", ""),
-            max_unpacked_bytes=int(_env("INTELLIWATT_MAX_UNPACKED_BYTES", str(1 << 30))),
-            dev_fallback_esiid=_env("INTELLIWATT_DEV_FALLBACK_ESIID", ""),
-            api_keys=_list(os.environ.get("INTELLIWATT_API_KEYS", "")),
-            admin_token=os.environ.get("INTELLIWATT_ADMIN_TOKEN", "").strip(),
-            api_host=_env("INTELLIWATT_API_HOST", "127.0.0.1"),
-            api_port=int(_env("INTELLIWATT_API_PORT", "8000")),
-            upload_max_bytes=int(_env("INTELLIWATT_UPLOAD_MAX_BYTES", str(100 * 1024 * 1024))),
-            rate_limit_admin=rate_limit(_env("INTELLIWATT_RATE_LIMIT_ADMIN", "50/24h")),
-            rate_limit_customer=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER", "5/30d")),
-            reconcile_tolerance_kwh=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_KWH", "0.1")),
-            reconcile_tolerance_pct=float(_env("INTELLIWATT_RECONCILE_TOLERANCE_PCT", "0.2")),
-            source_precedence=_precedence(_env("INTELLIWATT_SOURCE_PRECEDENCE", DEFAULT_SOURCE_PRECEDENCE)),
-            backfill_days_per_run=int(_env("INTELLIWATT_BACKFILL_DAYS_PER_RUN", "31")),
-            ingest_wait_seconds=float(_env("INTELLIWATT_INGEST_WAIT_SECONDS", "600")),
-            reading_floor=_env("INTELLIWATT_READING_FLOOR", bounds.READING_FLOOR),
-            reading_future_days=int(_env("INTELLIWATT_READING_FUTURE_DAYS", str(bounds.READING_FUTURE_DAYS))),
-            max_span_days=int(_env("INTELLIWATT_MAX_SPAN_DAYS", str(bounds.MAX_SPAN_DAYS))),
-            rate_limit_customer_esiid=rate_limit(_env("INTELLIWATT_RATE_LIMIT_CUSTOMER_ESIID", "5/30d")),
-            rate_limit_key=rate_limit(_env("INTELLIWATT_RATE_LIMIT_KEY", "1000/30d")),
-            inbox_claim_seconds=float(_env("INTELLIWATT_INBOX_CLAIM_SECONDS", "3600")),
-            public_base_url=_env("INTELLIWATT_PUBLIC_BASE_URL", ""),
-        )
+    def from_env(cls) -> Settings:
+        """The settings from the environment; SettingsError names every bad variable."""
+        raw = _Environment().model_dump(exclude_none=True)
+        given = {name: value.strip() for name, value in raw.items() if value.strip()}
+        try:
+            return cls(**given)
+        except ValidationError as error:
+            raise SettingsError(_lines(error, given)) from None
+
+
+FIELDS = Settings.__pydantic_fields__
+
+
+def env_name(name: str) -> str:
+    """The environment variable of a field."""
+    return (FIELDS[name].json_schema_extra or {}).get("env", PREFIX + name.upper())
+
+
+def expects(name: str) -> str:
+    """What a field's value must look like, in words."""
+    info = FIELDS[name]
+    words = next((m.text for m in info.metadata if isinstance(m, _Expects)), None)
+    if words:
+        return words
+    if get_origin(info.annotation) is Literal:
+        return "one of " + ", ".join(get_args(info.annotation))
+    noun = {int: "an integer", float: "a number", Path: "a path"}.get(info.annotation, "text")
+    low = next((f"{m.ge:g}" for m in info.metadata if isinstance(m, Ge)), None)
+    above = next((f"{m.gt:g}" for m in info.metadata if isinstance(m, Gt)), None)
+    high = next((f"{m.le:g}" for m in info.metadata if isinstance(m, Le)), None)
+    if low is not None and high is not None:
+        return f"{noun} between {low} and {high}"
+    if low is not None:
+        return f"{noun} of at least {low}"
+    return f"{noun} above {above}" if above is not None else noun
+
+
+def _secret(name: str) -> bool:
+    return bool((FIELDS[name].json_schema_extra or {}).get("secret"))
+
+
+def _lines(error: ValidationError, given: dict[str, str], field: str | None = None) -> str:
+    """One line per bad field; ``field`` when the error is of that one field's value alone."""
+    lines: dict[str, str] = {}
+    for item in error.errors():
+        name = field or str(item["loc"][0])
+        if item["type"] == "default_factory_not_called":
+            continue  # a consequence of another field's error, reported on its own line
+        value = "" if _secret(name) else f"={str(given.get(name, item.get('input')))[:80]!r}"
+        lines.setdefault(name, f"bad setting {env_name(name)}{value}: expected {expects(name)}")
+    return "\n".join(lines.values())
+
+
+class _EnvironmentBase(BaseSettings):
+    # Case-sensitive like os.environ; an empty variable means the default.
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore")
+
+
+# Every field's variable as raw text: pydantic-settings reads the environment, Settings validates.
+_Environment = create_model("_Environment", __base__=_EnvironmentBase, **{
+    name: (str | None, Field(None, validation_alias=env_name(name))) for name in FIELDS})
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter:
+    info = FIELDS[name]
+    return TypeAdapter(Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
+
+
+def current(name: str) -> Any:
+    """One setting as the environment has it now, validated by its field: for code that holds no
+    Settings (log masking, a raw store opened inside a Dagster resource). Fields with a plain default."""
+    value = os.environ.get(env_name(name), "").strip()
+    try:
+        return _adapter(name).validate_python(value or FIELDS[name].default)
+    except ValidationError as error:
+        raise SettingsError(_lines(error, {name: value}, name)) from None
+
+
+def _shown_default(info) -> str:
+    extra = info.json_schema_extra or {}
+    if "shown" in extra:
+        return extra["shown"]
+    if isinstance(info.default_factory, _UnderHome):
+        return f"`{info.default_factory.template}`"
+    default = info.default
+    if default in ("", ()):
+        return "—"
+    text = str(default).lower() if isinstance(default, bool) else default
+    return f"`{text:g}`" if isinstance(text, float) else f"`{text}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per field."""
+    rows = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{env_name(name)}` | {_shown_default(info)} | {expects(name)} | {info.description} |"
+             for name, info in FIELDS.items()]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m intelliwatt_pipelines.config --markdown")
+    sys.stdout.write(markdown_table())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from intelliwatt_pipelines.config import current
 from intelliwatt_pipelines.rawstore.local import LocalRawStore, sha256_file
 from intelliwatt_pipelines.rawstore.s3 import S3RawStore
 
@@ -18,9 +17,8 @@ def open_raw_store(url: str) -> RawStore:
     """
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://"):].partition("/")
-        return S3RawStore(bucket, prefix, endpoint_url=os.environ.get("INTELLIWATT_S3_ENDPOINT_URL"),
-                          region=os.environ.get("INTELLIWATT_S3_REGION"),
-                          path_style=os.environ.get("INTELLIWATT_S3_ADDRESSING", "path") != "virtual")
+        return S3RawStore(bucket, prefix, endpoint_url=current("s3_endpoint_url"), region=current("s3_region"),
+                          path_style=current("s3_addressing") == "path")
     if url.startswith("file://"):
         url = url[len("file://"):]
     if "://" in url:
