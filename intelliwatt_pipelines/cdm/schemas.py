@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from intelliwatt_pipelines.sources.frames import ESIID_RE
+from intelliwatt_pipelines import bounds
+from intelliwatt_pipelines.esiid import ESIID_RE
 
 usage_interval_schema = pa.DataFrameSchema(
     {
         "esiid": pa.Column(str, pa.Check.str_matches(ESIID_RE.pattern)),
-        "meter": pa.Column(str, pa.Check.str_length(min_value=1)),
+        "meter": pa.Column(str, pa.Check.str_matches(bounds.METER_RE.pattern)),
         "channel": pa.Column(str, pa.Check.isin(["consumption", "generation"])),
         "ts_utc": pa.Column("datetime64[us, UTC]"),
         "interval_minutes": pa.Column(int, pa.Check.isin([5, 15, 30, 60])),
-        "kwh": pa.Column(float, [pa.Check.ge(0), pa.Check.lt(1000)]),
+        "kwh": pa.Column(float, [pa.Check.ge(0), pa.Check.lt(bounds.MAX_INTERVAL_KWH)]),
         "quality": pa.Column(str, pa.Check.isin(["actual", "estimated", "filled"])),
     },
     checks=[

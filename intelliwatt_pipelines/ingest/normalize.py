@@ -21,13 +21,15 @@ from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
 from intelliwatt_pipelines.sources import smt_interval
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, detect_kind, esiid_from_filename, meter_from_filename
+from intelliwatt_pipelines.sources.frames import ReadingWindow, SpanTracker
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 
 MAX_ERROR_CHARS = 4000
 # SMT interval CSVs from this size on are read from the raw store as a stream and written in chunks
-# of whole days (a 100 MB file parsed whole peaked near 1 GB of memory).
-STREAM_MIN_BYTES = 16 * 1024 * 1024
-STREAM_CHUNK_ROWS = 100_000
+# of whole days: parsed whole, a file costs about 20x its size in memory. Chunks of 20,000 rows keep
+# `intelliwatt ingest` under 400 MB for any file or package (bench/package_memory.py).
+STREAM_MIN_BYTES = 4 * 1024 * 1024
+STREAM_CHUNK_ROWS = 20_000
 # Errors that say "these rows are wrong", as opposed to "the database is unreachable" (those fail the run).
 REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
@@ -88,9 +90,9 @@ def _hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> Hints
 Parsed = ParsedIntervals | ParsedBillingReads
 
 
-def _parse(store: RawStore, row, hints: Hints) -> Parsed:
+def _parse(store: RawStore, row, hints: Hints, window: ReadingWindow) -> Parsed:
     return parse_usage_file(store.get(row.sha256), row.filename, esiid=hints.esiid, meter=hints.meter,
-                            usage_points=hints.usage_points)
+                            usage_points=hints.usage_points, window=window)
 
 
 def _canonical(parsed: Parsed) -> pd.DataFrame:
@@ -107,24 +109,28 @@ def _invalid_error(parsed: Parsed, max_invalid_fraction: float) -> str | None:
 
 def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
                        max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None,
-                       tolerance: Tolerance = Tolerance(), precedence: Precedence = DEFAULT_PRECEDENCE) -> FileOutcome:
-    """Parse a stored raw file and merge it into the canonical tables in one transaction.
+                       tolerance: Tolerance = Tolerance(), precedence: Precedence = DEFAULT_PRECEDENCE,
+                       window: ReadingWindow = ReadingWindow()) -> FileOutcome:
+    """Parse a stored raw file and merge it into the canonical tables in one transaction: its
+    intervals or reads, coverage, completeness, reconciliation and its ``normalized`` status commit
+    together or not at all.
 
-    A file that cannot be parsed, or has more invalid rows than allowed, writes no rows: its raw
-    bytes stay and its status becomes ``failed`` with the reason.
+    A file that cannot be parsed, has more invalid rows than allowed, or a series spanning more
+    days than ``window`` allows, writes no rows: its raw bytes stay and its status becomes
+    ``failed`` with the reason.
     """
     with engine.connect() as conn:
         row = _raw_row(conn, raw_file_id)
         hints = _hints(conn, row, fallback_esiid)
     if row.size_bytes >= STREAM_MIN_BYTES and _is_smt_interval_csv(store, row):
         streamed = _normalize_streamed(engine, store, row, hints, run_id=run_id, max_invalid_fraction=max_invalid_fraction,
-                                       tolerance=tolerance, precedence=precedence)
+                                       tolerance=tolerance, precedence=precedence, window=window)
         if streamed is not None:
             return streamed
     outcome = FileOutcome(raw_file_id=row.id, filename=row.filename, status="failed", kind=row.kind,
                           parent_id=row.parent_id)
     try:
-        parsed = _parse(store, row, hints)
+        parsed = _parse(store, row, hints, window)  # the span is refused here, before any placeholder
         frame = _canonical(parsed)
     except ParseError as exc:
         outcome.error = str(exc) + (f" ({hints.sidecar_error})" if hints.sidecar_error else "")
@@ -185,7 +191,8 @@ class _Refused(Exception):
 
 
 def _normalize_streamed(engine: sa.Engine, store: RawStore, row, hints: Hints, *, run_id: str | None,
-                        max_invalid_fraction: float, tolerance: Tolerance, precedence: Precedence) -> FileOutcome | None:
+                        max_invalid_fraction: float, tolerance: Tolerance, precedence: Precedence,
+                        window: ReadingWindow) -> FileOutcome | None:
     """``normalize_raw_file`` for a large SMT interval CSV: read from the raw store as a stream and
     written in chunks of whole days, in one transaction, so memory stays bounded by the chunk size,
     not the file's. The outcome is the one the whole-file path gives. None when the file's days are
@@ -195,17 +202,19 @@ def _normalize_streamed(engine: sa.Engine, store: RawStore, row, hints: Hints, *
     totals = ParsedIntervals(kind=smt_interval.KIND, frame=pd.DataFrame(columns=["esiid"]), rows_read=0)
     parts: dict[str, list[pd.DataFrame]] = {"days": [], "completeness": [], "reconciliation": [], "coverage": []}
     esiids: set[str] = set()
+    spans = SpanTracker(window)  # across chunks: a series too long fails the file, rolling back what was written
     try:
         with engine.begin() as conn, store.open(row.sha256) as raw, \
                 io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
             last = pd.DataFrame()  # each series' last interval so far: placeholders across chunk edges
-            for parsed in smt_interval.parse_chunks(text, meter=hints.meter, rows=STREAM_CHUNK_ROWS):
+            for parsed in smt_interval.parse_chunks(text, meter=hints.meter, rows=STREAM_CHUNK_ROWS, window=window):
                 totals.rows_read += parsed.rows_read
                 totals.rows_invalid += parsed.rows_invalid
                 totals.rows_skipped += parsed.rows_skipped
                 totals.problems += parsed.problems
                 if parsed.frame.empty:
                     continue
+                spans.add(parsed.frame)
                 frame = _placeholders_after(parsed.frame, last)
                 last = _last_per_series(pd.concat([last, frame], ignore_index=True))
                 esiids |= set(parsed.frame["esiid"])
@@ -358,7 +367,8 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
 
 def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], start: dt.date, end: dt.date, *,
                        fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
-                       precedence: Precedence = DEFAULT_PRECEDENCE) -> RebuildOutcome:
+                       precedence: Precedence = DEFAULT_PRECEDENCE,
+                       window: ReadingWindow = ReadingWindow()) -> RebuildOutcome:
     """Rewrite these ESIIDs' intervals and completeness for local days [start, end] from raw bytes.
 
     Deletes the range and replays every normalized raw file that covers it, each file parsed once
@@ -378,7 +388,7 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
         written = 0
         series = set()
         for row in files:
-            frame = _canonical(_parse(store, row, _hints(conn, row, fallback_esiid)))
+            frame = _canonical(_parse(store, row, _hints(conn, row, fallback_esiid), window))
             days = local_dates(frame["ts_utc"])
             frame = frame[frame["esiid"].isin(esiids) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))
@@ -395,7 +405,7 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
 
 def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] | str, start: dt.date,
                          end: dt.date, *, fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
-                         reads: bool = True) -> RebuildOutcome:
+                         reads: bool = True, window: ReadingWindow = ReadingWindow()) -> RebuildOutcome:
     """Rewrite these ESIIDs' billing reads ending on local days [start, end] from raw bytes (each file
     parsed once), and their reconciliation; with ``reads=False`` only the reconciliation is recomputed."""
     esiids = [esiids] if isinstance(esiids, str) else list(esiids)
@@ -405,7 +415,7 @@ def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] |
             files = _covering_files(conn, billing_read_coverage, esiids, start, end)
             deleted = sum(cdm_billing.delete_reads_ending(conn, e, start, end) for e in esiids)
             for row in files:
-                parsed = _parse(store, row, _hints(conn, row, fallback_esiid))
+                parsed = _parse(store, row, _hints(conn, row, fallback_esiid), window)
                 frame = parsed.frame.assign(local_date=cdm_billing.end_dates(parsed.frame["read_end"]))
                 frame = frame[frame["esiid"].isin(esiids) & (frame["local_date"] >= start)
                               & (frame["local_date"] <= end)]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.bounds import METER_RE
 from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_hint
 from intelliwatt_pipelines.esiid import ESIID_RE
@@ -22,7 +22,6 @@ from intelliwatt_pipelines.transport import RemoteEntry
 
 SUFFIX = ".meta.json"
 MAX_BYTES = 64 * 1024
-METER_RE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def _pair(obj: dict, where: str) -> tuple[str | None, str | None]:
     esiid, meter = obj.get("esiid"), obj.get("meter")
     if esiid is not None and not (isinstance(esiid, str) and ESIID_RE.match(esiid)):
         raise ValueError(f"{where}esiid must be a string of 17 or 22 digits")
-    if meter is not None and not (isinstance(meter, str) and METER_RE.match(meter)):
+    if meter is not None and not (isinstance(meter, str) and METER_RE.fullmatch(meter)):
         raise ValueError(f"{where}meter must be 1-40 letters, digits, '.', '_' or '-'")
     return esiid, meter
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from intelliwatt_pipelines import bounds, pii
 from intelliwatt_pipelines.config import CENTRAL_TZ
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.sources.errors import ParseError
@@ -17,11 +19,81 @@ from intelliwatt_pipelines.sources.errors import ParseError
 INTERVAL_COLUMNS = [
     "esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at",
 ]
+SERIES_COLUMNS = ["esiid", "meter", "channel"]
 UNKNOWN_METER = "unknown"
 INTERVAL_LENGTHS = (5, 15, 30, 60)
-# Plausibility bounds: a reading outside them is a typo, not data (and would break time arithmetic).
-FIRST_DAY, LAST_DAY = pd.Timestamp("2000-01-01"), pd.Timestamp("2099-12-31")
-MAX_INTERVAL_KWH = 10_000.0
+# The pattern as a person reads it in a reason (no regex escapes).
+METER_RULE = bounds.METER_PATTERN.replace("\\", "")
+
+
+@dataclass(frozen=True)
+class ReadingWindow:
+    """Which reading times a file may carry: Central local times from ``floor`` to now plus
+    ``future_days``, and no series (esiid, meter, channel) spanning more than ``max_span_days``
+    local days in one file. Rows outside are invalid rows; a longer span fails the whole file, so
+    one small file can never cost work in proportion to the calendar (placeholders, completeness)."""
+
+    floor: dt.date | str = bounds.READING_FLOOR
+    future_days: int = bounds.READING_FUTURE_DAYS
+    max_span_days: int = bounds.MAX_SPAN_DAYS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.floor, str):
+            object.__setattr__(self, "floor", dt.date.fromisoformat(self.floor))
+
+    @classmethod
+    def from_settings(cls, settings) -> "ReadingWindow":
+        return cls(settings.reading_floor, settings.reading_future_days, settings.max_span_days)
+
+    def latest_local(self) -> pd.Timestamp:
+        """The latest acceptable reading time, as a naive Central clock time."""
+        now = pd.Timestamp.now(tz=CENTRAL_TZ).tz_localize(None)
+        return now + pd.Timedelta(days=self.future_days)
+
+    def instants(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """[floor's Central midnight, now + future_days] as UTC instants."""
+        first = pd.Timestamp(self.floor).tz_localize(CENTRAL_TZ).tz_convert("UTC")
+        return first, pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=self.future_days)
+
+    def within(self, values: pd.Series, problems: "Problems", what: str) -> pd.Series:
+        """Flag times outside the window (naive values are Central clock times, aware ones
+        instants) and return ``values`` with those set to NaT, so no later arithmetic meets them."""
+        local = values.dt.tz_convert(CENTRAL_TZ).dt.tz_localize(None) if values.dt.tz is not None else values
+        early, late = local < pd.Timestamp(self.floor), local > self.latest_local()
+        problems.flag(early, self.early_reason(what))
+        problems.flag(late, self.late_reason(what))
+        return values.where(~(early | late))
+
+    def early_reason(self, what: str) -> str:
+        return f"{what} is before {self.floor}"
+
+    def late_reason(self, what: str) -> str:
+        return f"{what} is later than now + {self.future_days} day(s)"
+
+
+class SpanTracker:
+    """Each series' first and last Central local day over one file, whole or chunk by chunk:
+    ParseError as soon as one spans more than the window's ``max_span_days``."""
+
+    def __init__(self, window: ReadingWindow) -> None:
+        self.window = window
+        self.days: dict[tuple, tuple[dt.date, dt.date]] = {}
+
+    def add(self, frame: pd.DataFrame, first: str = "ts_utc", last: str = "ts_utc") -> None:
+        """``first``/``last``: the frame's columns of UTC instants on each row's first and last day."""
+        if frame.empty:
+            return
+        spans = frame.groupby(SERIES_COLUMNS, sort=False).agg(lo=(first, "min"), hi=(last, "max"))
+        for key, lo, hi in zip(spans.index, spans["lo"], spans["hi"]):
+            lo, hi = (ts.tz_convert(CENTRAL_TZ).date() for ts in (lo, hi))
+            seen = self.days.get(key)
+            lo, hi = (min(lo, seen[0]), max(hi, seen[1])) if seen else (lo, hi)
+            self.days[key] = (lo, hi)
+            days = (hi - lo).days + 1
+            if days > self.window.max_span_days:
+                raise ParseError(
+                    f"series {pii.mask(key[0])} (meter {key[1]}, {key[2]}) spans {lo}..{hi} ({days:,} days), more "
+                    f"than INTELLIWATT_MAX_SPAN_DAYS={self.window.max_span_days}: the file is refused whole")
 
 
 @dataclass
@@ -46,7 +118,7 @@ def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
         out[col] = by_unique(df[col], lambda s: s.astype(str)) if len(df) else pd.Series([], dtype=str)
     out["ts_utc"] = pd.to_datetime(df["ts_utc"], utc=True).astype("datetime64[us, UTC]")
     out["interval_minutes"] = df["interval_minutes"].astype("int64")
-    out["kwh"] = df["kwh"].astype("float64")
+    out["kwh"] = unsigned_zero(df["kwh"].astype("float64"))
     out["revised_at"] = pd.to_datetime(df["revised_at"], utc=True).astype("datetime64[us, UTC]")
     return out[INTERVAL_COLUMNS].reset_index(drop=True)
 
@@ -118,10 +190,11 @@ def by_unique(values: pd.Series, func) -> pd.Series:
 class Problems:
     """Collects invalid-row reasons: a count per reason and the first few line numbers."""
 
-    def __init__(self, n: int, lines: np.ndarray | None = None) -> None:
+    def __init__(self, n: int, lines: np.ndarray | None = None, *, numbered: bool = True) -> None:
         self.invalid = np.zeros(n, dtype=bool)
         self.messages: list[str] = []
         self.lines = lines  # file line number of each row (default: the header is line 1)
+        self.numbered = numbered  # False: rows have no line (XML readings), reasons give counts only
 
     def flag(self, mask: np.ndarray | pd.Series, reason: str, *, lines: np.ndarray | None = None) -> None:
         """Mark rows invalid. ``lines`` maps row positions to file line numbers."""
@@ -129,12 +202,15 @@ class Problems:
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
+        self.invalid |= mask
+        if not self.numbered:
+            self.messages.append(f"{reason}: {len(rows)} reading(s)")
+            return
         lines = self.lines if lines is None else lines
         numbers = (rows + 2) if lines is None else lines[rows]
         shown = ", ".join(str(n) for n in numbers[:5])
         more = "" if len(rows) <= 5 else f" and {len(rows) - 5} more"
         self.messages.append(f"{reason}: {len(rows)} row(s), line {shown}{more}")
-        self.invalid |= mask
 
 
 def localize_central(local: pd.Series, dst_first: np.ndarray, nonexistent: str = "NaT") -> pd.Series:
@@ -150,10 +226,8 @@ def localize_central(local: pd.Series, dst_first: np.ndarray, nonexistent: str =
 
 
 def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
-    """Parse with the first matching format, over unique values only (files repeat them).
-
-    Dates outside the plausible range are NaT, like unparseable ones.
-    """
+    """Parse with the first matching format, over unique values only (files repeat them). Unparseable
+    values are NaT; which dates are plausible is the caller's ``ReadingWindow.within``."""
     uniq = pd.Series(values.unique())
     parsed = pd.Series(pd.NaT, index=uniq.index, dtype="datetime64[us]")
     for fmt in formats:
@@ -161,13 +235,18 @@ def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(uniq[todo], format=fmt, errors="coerce")
-    parsed = parsed.where((parsed >= FIRST_DAY) & (parsed < LAST_DAY))
     return values.map(dict(zip(uniq, parsed))).astype("datetime64[us]")
 
 
 def check_esiids(esiid: pd.Series, problems: Problems) -> None:
     problems.flag(~by_unique(esiid, lambda s: s.str.fullmatch(ESIID_RE.pattern)).astype(bool),
                   "ESIID is not 17 or 22 digits")
+
+
+def check_meters(meter: pd.Series, problems: Problems) -> None:
+    """Meter ids are what the API's meter filter accepts: nothing a spreadsheet reads as a formula."""
+    ok = by_unique(meter.astype(str), lambda s: s.str.fullmatch(bounds.METER_PATTERN)).astype(bool)
+    problems.flag(~ok.to_numpy(), f"meter id is not {METER_RULE}")
 
 
 def check_kwh(raw: pd.Series, problems: Problems) -> pd.Series:
@@ -177,8 +256,13 @@ def check_kwh(raw: pd.Series, problems: Problems) -> pd.Series:
     problems.flag(kwh.isna() & ~blank, "kWh is not a number")
     problems.flag(kwh.notna() & ~np.isfinite(kwh.fillna(0)), "kWh is not finite")
     problems.flag(kwh < 0, "kWh is negative")
-    problems.flag(kwh > MAX_INTERVAL_KWH, f"kWh is over {MAX_INTERVAL_KWH:,.0f} for one interval")
+    problems.flag(kwh >= bounds.MAX_INTERVAL_KWH, f"kWh is {bounds.MAX_INTERVAL_KWH:,.0f} or more for one interval")
     return kwh
+
+
+def unsigned_zero(values: pd.Series) -> pd.Series:
+    """``-0.0`` as ``0.0``: a negative zero would be stored, and shown, as ``-0``."""
+    return values.where(values != 0, 0.0)
 
 
 def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:

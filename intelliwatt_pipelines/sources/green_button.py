@@ -24,7 +24,16 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from intelliwatt_pipelines.sources.errors import ParseError
-from intelliwatt_pipelines.sources.frames import INTERVAL_LENGTHS, UNKNOWN_METER, ParsedIntervals, typed_frame
+from intelliwatt_pipelines import bounds
+from intelliwatt_pipelines.sources.frames import (
+    INTERVAL_LENGTHS,
+    UNKNOWN_METER,
+    ParsedIntervals,
+    Problems,
+    ReadingWindow,
+    check_meters,
+    typed_frame,
+)
 
 KIND = "green_button"
 ATOM, ESPI = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
@@ -33,7 +42,6 @@ FLOWS = {1: "consumption", 19: "generation"}
 # ESPI QualityOfReading codes that mean the value was not measured as such.
 ESTIMATED_QUALITIES = {7, 8, 9, 11, 12, 13, 15}
 DELTA_DATA = 4  # accumulationBehaviour: energy per interval (1 would be a cumulative register reading)
-MAX_METER = 40
 MAX_INTERVAL_SECONDS = max(INTERVAL_LENGTHS) * 60
 
 
@@ -145,7 +153,7 @@ class Binding:
     usage_points: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
-def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
+def parse(data: bytes, binding: Binding = Binding(), window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     feed = _read_feed(data)
     if not feed.blocks:
         raise ParseError("Green Button: the feed holds no IntervalBlock")
@@ -178,8 +186,6 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
         if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart,
             # under a name that is the same in every file that holds the point
             meter = f"{meter or 'gb'}-up{hashlib.sha256(point.encode()).hexdigest()[:8]}"
-        if meter and len(meter) > MAX_METER:
-            raise ParseError(f"Green Button: meter {meter[:50]!r} is longer than {MAX_METER} characters")
         scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
         channel = FLOWS[rtype["flowDirection"] or 1]
         for start, duration, value, quality in readings:
@@ -195,20 +201,33 @@ def parse(data: bytes, binding: Binding = Binding()) -> ParsedIntervals:
         raise ParseError("Green Button: the feed names no ESIID; give one with the upload (esiid) or in a "
                          "sidecar file '<file name>.meta.json' holding {\"esiid\": \"…\", \"meter\": \"…\"}")
     frame = pd.DataFrame(rows, columns=["esiid", "meter", "channel", "ts", "interval_minutes", "kwh", "quality"])
+    checks = _checked(frame, window)
+    frame = frame[~checks.invalid].reset_index(drop=True)
     frame["ts_utc"] = pd.to_datetime(frame.pop("ts"), unit="s", utc=True)
     frame["kwh"] = frame["kwh"].round(9)
     frame["revised_at"] = pd.NaT
     key = ["esiid", "meter", "channel", "ts_utc"]
     # one moment, two lengths (an hour and its first quarter): the finer reading is kept
     frame = frame.sort_values(key + ["interval_minutes"], kind="mergesort")
-    invalid = frame["kwh"] < 0
-    if invalid.any():
-        problems.append(f"negative energy: {int(invalid.sum())} reading(s)")
-    dup = frame.duplicated(key, keep="first") & ~invalid
+    dup = frame.duplicated(key, keep="first")
     clash = dup & ~frame.duplicated(key + ["interval_minutes", "kwh", "quality"], keep="first")
     if clash.any():
         problems.append(f"{int(clash.sum())} reading(s) share a start with another value (or length); the "
                         "finer, first one is kept")
-    frame = frame[~invalid & ~dup]
-    return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(invalid.sum()),
-                           rows_skipped=skipped + int(dup.sum()), problems=problems)
+    frame = frame[~dup]
+    return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(checks.invalid.sum()),
+                           rows_skipped=skipped + int(dup.sum()), problems=checks.messages + problems)
+
+
+def _checked(frame: pd.DataFrame, window: ReadingWindow) -> Problems:
+    """Invalid readings: a meter id the API would refuse, energy that is negative or implausible,
+    a start outside the reading window (compared as epoch seconds, before any datetime is made)."""
+    checks = Problems(len(frame), numbered=False)
+    check_meters(frame["meter"], checks)
+    checks.flag(frame["kwh"] < 0, "negative energy")
+    checks.flag(~(frame["kwh"] < bounds.MAX_INTERVAL_KWH), f"energy of {bounds.MAX_INTERVAL_KWH:,.0f} kWh or more "
+                "in one interval")
+    first, last = window.instants()
+    checks.flag(frame["ts"] < first.timestamp(), window.early_reason("reading start"))
+    checks.flag(frame["ts"] > last.timestamp(), window.late_reason("reading start"))
+    return checks

@@ -27,10 +27,13 @@ from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
     Problems,
+    ReadingWindow,
     check_esiids,
+    check_meters,
     localize_central,
     parse_dates,
     read_csv_text,
+    unsigned_zero,
 )
 
 KIND_DAILY = "smt_daily_read"
@@ -145,14 +148,15 @@ def _local_midnight(days: pd.Series) -> pd.Series:
     return pd.Series(idx.tz_convert("UTC"), index=days.index).astype("datetime64[us, UTC]")
 
 
-def _periods(raw: pd.DataFrame, cols: dict[str, str], problems: Problems) -> tuple[pd.Series, pd.Series]:
+def _periods(raw: pd.DataFrame, cols: dict[str, str], problems: Problems,
+             window: ReadingWindow) -> tuple[pd.Series, pd.Series]:
     """UTC [read_start, read_end) per row, from a day, a start/end pair, or a bill date."""
     def dates(fld):
         if fld not in cols:
             return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
         values = parse_dates(raw[cols[fld]], DATE_FORMATS).dt.normalize()
-        problems.flag(values.isna() & raw[cols[fld]].ne(""), f"{cols[fld]} is not a date (2000-2099)")
-        return values
+        problems.flag(values.isna() & raw[cols[fld]].ne(""), f"{cols[fld]} is not a date")
+        return window.within(values, problems, cols[fld])
 
     start, end = dates("start"), dates("end")
     day = dates("day")
@@ -174,7 +178,7 @@ def _number(raw: pd.DataFrame, cols: dict[str, str], fld: str, problems: Problem
     values = pd.to_numeric(text, errors="coerce")
     problems.flag(values.isna() & text.ne(""), f"{cols[fld]} is not a number")
     problems.flag(~np.isfinite(values.fillna(0)), f"{cols[fld]} is not finite")
-    return values
+    return unsigned_zero(values)
 
 
 def _text(raw: pd.DataFrame, cols: dict[str, str], fld: str, default: str | None = None) -> pd.Series:
@@ -184,11 +188,13 @@ def _text(raw: pd.DataFrame, cols: dict[str, str], fld: str, default: str | None
 
 
 def _frame(raw: pd.DataFrame, cols: dict[str, str], *, esiid: str | None, meter: str | None,
-           problems: Problems) -> pd.DataFrame:
+           problems: Problems, window: ReadingWindow) -> pd.DataFrame:
     """Typed billing rows for the valid rows of ``raw`` (all cells strings)."""
     ids = _text(raw, cols, "esiid", esiid).fillna("").astype(str).str.lstrip("'")
     check_esiids(ids, problems)
-    read_start, read_end = _periods(raw, cols, problems)
+    meters = _text(raw, cols, "meter", meter or UNKNOWN_METER).fillna(meter or UNKNOWN_METER)
+    check_meters(meters, problems)
+    read_start, read_end = _periods(raw, cols, problems, window)
     kwh = _number(raw, cols, "kwh_total", problems)
     problems.flag(kwh < 0, "kWh is negative")
     problems.flag(kwh > MAX_READ_KWH, f"kWh is over {MAX_READ_KWH:,.0f} for one read")
@@ -199,9 +205,11 @@ def _frame(raw: pd.DataFrame, cols: dict[str, str], *, esiid: str | None, meter:
     problems.flag(channel.isna(), "channel is not Consumption or Surplus Generation")
     revised = parse_dates(_text(raw, cols, "revised", "").fillna(""), DATE_FORMATS)
     problems.flag(revised.isna() & _text(raw, cols, "revised", "").fillna("").ne(""), "revision date is not a date")
-    bill_date = parse_dates(_text(raw, cols, "bill_date", "").fillna(""), DATE_FORMATS).dt.date
+    revised = window.within(revised, problems, "revision date")
+    bill_date = parse_dates(_text(raw, cols, "bill_date", "").fillna(""), DATE_FORMATS)
+    bill_date = window.within(bill_date, problems, "bill date").dt.date
     frame = pd.DataFrame({
-        "esiid": ids, "meter": _text(raw, cols, "meter", meter or UNKNOWN_METER).fillna(meter or UNKNOWN_METER),
+        "esiid": ids, "meter": meters,
         "channel": channel, "read_start": read_start, "read_end": read_end,
         "bill_date": bill_date.where(bill_date.notna(), None), "kwh_total": kwh, "kwh_billed": billed,
         "start_reading": _number(raw, cols, "start_reading", problems),
@@ -236,7 +244,8 @@ def _finish(kind: str, source: str, frame: pd.DataFrame, problems: Problems, unm
         unmapped=unmapped)
 
 
-def parse_daily(text: str, *, esiid: str | None = None, meter: str | None = None) -> ParsedBillingReads:
+def parse_daily(text: str, *, esiid: str | None = None, meter: str | None = None,
+                window: ReadingWindow = ReadingWindow()) -> ParsedBillingReads:
     """A daily meter usage CSV (one read per row: a day, or a start and end date)."""
     raw = read_csv_text(text)
     seen = _header_names(text, [str(c) for c in raw.columns])
@@ -249,7 +258,7 @@ def parse_daily(text: str, *, esiid: str | None = None, meter: str | None = None
     if "esiid" not in cols and not esiid:
         raise ParseError(f"daily meter usage file: no ESIID column and none given with the file; columns seen: {seen}")
     problems = Problems(len(raw))
-    frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems)
+    frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems, window=window)
     return _finish(KIND_DAILY, SOURCE_DAILY, frame, problems, unmapped, len(raw))
 
 
@@ -278,7 +287,8 @@ def _records(node, inherited: dict, depth: int = 0):
                 yield from _records(value, context, depth + 1)
 
 
-def parse_monthly_json(text: str, *, esiid: str | None = None, meter: str | None = None) -> ParsedBillingReads:
+def parse_monthly_json(text: str, *, esiid: str | None = None, meter: str | None = None,
+                       window: ReadingWindow = ReadingWindow()) -> ParsedBillingReads:
     """Monthly billing reads from an SMT energy-data JSON response (records found by their fields)."""
     try:
         doc = json.loads(text)
@@ -297,5 +307,5 @@ def parse_monthly_json(text: str, *, esiid: str | None = None, meter: str | None
     if "esiid" not in cols and not esiid:
         raise ParseError(f"billing JSON: no ESIID field and none given with the file; fields seen: {seen}")
     problems = Problems(len(raw))
-    frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems)
+    frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems, window=window)
     return _finish(KIND_MONTHLY, SOURCE_MONTHLY, frame, problems, unmapped, len(raw))

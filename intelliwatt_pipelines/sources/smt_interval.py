@@ -15,10 +15,12 @@ from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
     ParsedIntervals,
+    ReadingWindow,
     by_unique,
     Problems,
     check_esiids,
     check_kwh,
+    check_meters,
     localize_central,
     occurrence,
     parse_dates,
@@ -57,9 +59,9 @@ def _clock_minutes(clock: pd.Series) -> pd.Series:
     return (hours * 60 + mins).where((hours < 24) & (mins < 60))
 
 
-def parse(text: str, *, meter: str | None = None) -> ParsedIntervals:
+def parse(text: str, *, meter: str | None = None, window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     """Parse an SMT interval CSV; ``meter`` is a hint from the file name (the file has none)."""
-    return parse_frame(_checked(read_csv_text(text)), meter=meter)
+    return parse_frame(_checked(read_csv_text(text)), meter=meter, window=window)
 
 
 def _checked(raw: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +75,7 @@ class NotGroupedByDay(Exception):
     """A streamed file came back to an ESIID's day it had left: it cannot be parsed in chunks."""
 
 
-def parse_chunks(stream, *, meter: str | None = None, rows: int = 200_000):
+def parse_chunks(stream, *, meter: str | None = None, rows: int = 200_000, window: ReadingWindow = ReadingWindow()):
     """Parse an SMT interval CSV from a text stream, about ``rows`` rows at a time, each chunk
     holding whole days of a series (ESIID, channel, USAGE_DATE): a fall-back day's two passes are
     told apart by file order within the day, so a day is never split. SMT writes a day's rows
@@ -93,14 +95,15 @@ def parse_chunks(stream, *, meter: str | None = None, rows: int = 200_000):
             raise NotGroupedByDay(f"rows of {len(seen & done)} day(s) are not together in the file")
         done |= seen
         if len(ready):
-            yield parse_frame(ready, meter=meter)
+            yield parse_frame(ready, meter=meter, window=window)
     if held is not None and len(held):
         if last in done:
             raise NotGroupedByDay("rows of a day are not together in the file")
-        yield parse_frame(held, meter=meter)
+        yield parse_frame(held, meter=meter, window=window)
 
 
-def parse_frame(raw: pd.DataFrame, *, meter: str | None = None) -> ParsedIntervals:
+def parse_frame(raw: pd.DataFrame, *, meter: str | None = None,
+                window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     """Parse rows read from an SMT interval CSV (columns named as HEADER; the index is the row's
     position in the file, for line numbers in messages)."""
     n = len(raw)
@@ -108,10 +111,14 @@ def parse_frame(raw: pd.DataFrame, *, meter: str | None = None) -> ParsedInterva
 
     esiid = by_unique(raw["ESIID"], lambda s: s.str.lstrip("'"))
     check_esiids(esiid, problems)
+    meters = pd.Series(meter or UNKNOWN_METER, index=raw.index)
+    check_meters(meters, problems)
     day = parse_dates(raw["USAGE_DATE"], ["%m/%d/%Y", "%Y-%m-%d"])
-    problems.flag(day.isna(), "USAGE_DATE is not a date (2000-2099)")
+    problems.flag(day.isna(), "USAGE_DATE is not a date")
+    day = window.within(day, problems, "USAGE_DATE")
     revised_local = parse_dates(raw["REVISION_DATE"], ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y"])
     problems.flag(revised_local.isna() & raw["REVISION_DATE"].ne(""), "REVISION_DATE is not a date-time")
+    revised_local = window.within(revised_local, problems, "REVISION_DATE")
     problems.flag(day > revised_local.dt.normalize(), "USAGE_DATE is after REVISION_DATE")
     start = _minutes(raw["USAGE_START_TIME"])
     end = _minutes(raw["USAGE_END_TIME"])

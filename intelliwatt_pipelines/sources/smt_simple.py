@@ -13,14 +13,14 @@ import pandas as pd
 
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
-    FIRST_DAY,
     INTERVAL_LENGTHS,
-    LAST_DAY,
     UNKNOWN_METER,
     ParsedIntervals,
     Problems,
+    ReadingWindow,
     check_esiids,
     check_kwh,
+    check_meters,
     localize_central,
     occurrence,
     read_csv_text,
@@ -49,16 +49,15 @@ def matches_utc(header_line: str) -> bool:
     return _header(header_line) == UTC_HEADER
 
 
-def _times(raw: pd.Series, pattern: str, problems: Problems, reason: str, *, utc: bool) -> pd.Series:
-    """ISO times of the given shape within the plausible range; anything else is flagged."""
+def _times(raw: pd.Series, pattern: str, problems: Problems, reason: str, what: str, window: ReadingWindow, *,
+           utc: bool) -> pd.Series:
+    """ISO times of the given shape within the reading window; anything else is flagged."""
     shaped = raw.str.fullmatch(pattern)
     parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]" if utc else "datetime64[us]")
     if shaped.any():
         parsed[shaped] = pd.to_datetime(raw[shaped], format="ISO8601", utc=utc, errors="coerce")
-    naive = parsed.dt.tz_localize(None) if utc else parsed
-    ok = naive.notna() & (naive >= FIRST_DAY) & (naive < LAST_DAY)
-    problems.flag(~ok, reason)
-    return parsed.where(ok)
+    problems.flag(parsed.isna(), reason)
+    return window.within(parsed, problems, what)
 
 
 def _interval_minutes(frame: pd.DataFrame) -> pd.Series:
@@ -80,32 +79,37 @@ def _finish(kind: str, frame: pd.DataFrame, n: int, problems: Problems, skipped:
                            rows_skipped=skipped, problems=problems.messages)
 
 
-def parse_local(text: str) -> ParsedIntervals:
+def parse_local(text: str, window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     raw = read_csv_text(text)
     problems = Problems(len(raw))
     esiid = raw["esiid"].str.lstrip("'")
     check_esiids(esiid, problems)
+    meter = raw["meter"].replace("", UNKNOWN_METER)
+    check_meters(meter, problems)
     local = _times(raw["start date/time"], LOCAL_TIME, problems,
-                   "Start Date/Time is not a local ISO date-time (2000-2099, no offset)", utc=False)
+                   "Start Date/Time is not a local ISO date-time (no offset)", "Start Date/Time", window, utc=False)
     kwh = check_kwh(raw["usage (kwh)"], problems)
     blank = (kwh.isna() & ~problems.invalid).to_numpy()
-    frame = pd.DataFrame({"esiid": esiid, "meter": raw["meter"].replace("", UNKNOWN_METER), "local": local, "kwh": kwh})
+    frame = pd.DataFrame({"esiid": esiid, "meter": meter, "local": local, "kwh": kwh})
     # A repeated clock time is the fall-back hour's second, standard-time pass.
     nth = occurrence(frame, SERIES + ["local"])
-    frame["ts_utc"] = localize_central(frame["local"].fillna(FIRST_DAY), nth == 0)
+    frame["ts_utc"] = localize_central(frame["local"].fillna(pd.Timestamp(window.floor)), nth == 0)
     problems.flag(frame["ts_utc"].isna(), "clock time does not exist (spring-forward gap)")
     problems.flag(frame["ts_utc"].notna() & frame.duplicated(SERIES + ["ts_utc"]) & ~blank, "interval repeated")
     keep = ~problems.invalid & ~blank
     return _finish(KIND_LOCAL, frame[keep].drop(columns="local"), len(raw), problems, int(blank.sum()))
 
 
-def parse_utc(text: str, *, esiid: str | None, meter: str | None = None) -> ParsedIntervals:
+def parse_utc(text: str, *, esiid: str | None, meter: str | None = None,
+              window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     if not esiid:
         raise ParseError("a timestamp,kwh file carries no ESIID: name it in the file name")
     raw = read_csv_text(text)
     problems = Problems(len(raw))
+    meters = pd.Series(meter or UNKNOWN_METER, index=raw.index)
+    check_meters(meters, problems)
     ts = _times(raw["timestamp"], INSTANT, problems,
-                "timestamp is not an ISO instant with an offset or Z (2000-2099)", utc=True)
+                "timestamp is not an ISO instant with an offset or Z", "timestamp", window, utc=True)
     kwh = check_kwh(raw["kwh"], problems)
     blank = (kwh.isna() & ~problems.invalid).to_numpy()
     frame = pd.DataFrame({"esiid": esiid, "meter": meter or UNKNOWN_METER, "ts_utc": ts, "kwh": kwh})
