@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from intelliwatt_pipelines.bounds import METER_RE
+
 
 class ErrorBody(BaseModel):
     code: str
@@ -71,7 +73,9 @@ class CompletenessDay(BaseModel):
 class Completeness(BaseModel):
     start: dt.date | None
     end: dt.date | None
-    days: list[CompletenessDay]
+    count: int = Field(description="Days on this page.")
+    days: list[CompletenessDay] = Field(description="Ordered by meter, channel and date.")
+    next_cursor: str | None = Field(description="Pass as cursor= for the next page; null on the last.")
     corrId: str
 
 
@@ -238,5 +242,5 @@ class InlineUpload(BaseModel):
     sizeBytes: int = Field(ge=1, description="Size of the file after decoding (and gunzip).")
     content_b64: str
     esiid: str | None = Field(default=None, pattern=r"^(?:[0-9]{17}|[0-9]{22})$")
-    meter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._\-]{1,40}$")
+    meter: str | None = Field(default=None, pattern=METER_RE.pattern)
     accountKey: str | None = Field(default=None, min_length=1, max_length=200)

@@ -2,7 +2,8 @@
 
 Intervals are read one series (meter, channel) at a time, so each query is a range on the primary
 key (esiid, meter, channel, ts_utc) however long the ESIID's history is. Pages are ordered by
-(meter, channel, ts_utc) and continue from an opaque keyset cursor.
+(meter, channel, ts_utc) and continue from an opaque keyset cursor. Daily completeness pages the
+same way, by (meter, channel, local_date).
 """
 
 from __future__ import annotations
@@ -32,29 +33,69 @@ from intelliwatt_pipelines.cdm.tables import (
 dc, ui = daily_completeness.c, usage_interval.c
 
 
+def _pack(parts: list[str]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
+
+
+def _unpack(text: str) -> tuple[str, str, str]:
+    """A cursor's (meter, channel, position) strings; ValueError for anything else."""
+    meter, channel, position = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    if not all(isinstance(p, str) for p in (meter, channel, position)) or "\x00" in meter + channel:
+        raise ValueError
+    return meter, channel, position
+
+
+def _bad_cursor() -> ApiError:
+    return ApiError(422, "invalid_parameter", "cursor: not a cursor this API returned")
+
+
 @dataclass(frozen=True)
 class Cursor:
+    """Where an intervals page ended: the last (meter, channel, ts_utc) sent."""
+
     meter: str
     channel: str
     ts_utc: dt.datetime
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.meter, self.channel, self.ts_utc.isoformat()])
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return _pack([self.meter, self.channel, self.ts_utc.isoformat()])
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
         try:
-            meter, channel, ts = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            meter, channel, ts = _unpack(text)
             ts_utc = dt.datetime.fromisoformat(ts)
-            if ts_utc.tzinfo is None or not isinstance(meter, str) or not isinstance(channel, str):
+            if ts_utc.tzinfo is None:
                 raise ValueError
             ts_utc = ts_utc.astimezone(dt.timezone.utc)
-            if not YEARS[0] <= ts_utc.year <= YEARS[1] or "\x00" in meter + channel:
+            if not YEARS[0] <= ts_utc.year <= YEARS[1]:
                 raise ValueError
             return cls(meter, channel, ts_utc)
         except Exception:  # anything undecodable, out of range or of the wrong shape
-            raise ApiError(422, "invalid_parameter", "cursor: not a cursor this API returned") from None
+            raise _bad_cursor() from None
+
+
+@dataclass(frozen=True)
+class DayCursor:
+    """Where a daily-completeness page ended: the last (meter, channel, local_date) sent."""
+
+    meter: str
+    channel: str
+    local_date: dt.date
+
+    def encode(self) -> str:
+        return _pack([self.meter, self.channel, self.local_date.isoformat()])
+
+    @classmethod
+    def decode(cls, text: str) -> "DayCursor":
+        try:
+            meter, channel, day = _unpack(text)
+            local_date = dt.date.fromisoformat(day)
+            if len(day) != 10 or not YEARS[0] <= local_date.year <= YEARS[1]:  # an intervals cursor is not one
+                raise ValueError
+            return cls(meter, channel, local_date)
+        except Exception:
+            raise _bad_cursor() from None
 
 
 def series(conn: sa.Connection, esiid: str, meter: str | None = None, channel: str | None = None) -> list[tuple[str, str]]:
@@ -143,22 +184,34 @@ def from_epoch(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-def completeness_days(conn: sa.Connection, esiid: str, first: dt.date | None, last: dt.date | None,
-                      meter: str | None, channel: str | None) -> list[dict]:
-    where = [dc.esiid == esiid]
-    for column, value in ((dc.meter, meter), (dc.channel, channel)):
-        if value is not None:
-            where.append(column == value)
-    if first is not None:
-        where.append(dc.local_date >= first)
-    if last is not None:
-        where.append(dc.local_date <= last)
-    rows = conn.execute(sa.select(daily_completeness).where(*where)
-                        .order_by(dc.local_date, dc.meter, dc.channel)).all()
-    return [{"date": r.local_date, "meter": r.meter, "channel": r.channel, "interval_minutes": r.interval_minutes,
-             "expected": r.expected_intervals, "found": r.actual_intervals, "estimated": r.estimated_intervals,
-             "filled": r.filled_intervals, "kwh_real": r.kwh_real, "kwh_filled": r.kwh_filled,
-             "completeness": r.completeness, "status": r.status} for r in rows]
+def completeness_page(conn: sa.Connection, esiid: str, wanted: list[tuple[str, str]], first: dt.date | None,
+                      last: dt.date | None, limit: int, after: DayCursor | None) -> tuple[list[dict], DayCursor | None]:
+    """Up to ``limit`` days in [first, last] after the cursor, ordered by (meter, channel, local_date)
+    like intervals (a primary-key range per series), and the cursor for the next page."""
+    page: list[dict] = []
+    for meter, channel in wanted:
+        if after and (meter, channel) < (after.meter, after.channel):
+            continue
+        where = [dc.esiid == esiid, dc.meter == meter, dc.channel == channel]
+        if after and (meter, channel) == (after.meter, after.channel):
+            where.append(dc.local_date > after.local_date)
+        where += [dc.local_date >= first] if first else []
+        where += [dc.local_date <= last] if last else []
+        room = limit - len(page)
+        rows = conn.execute(sa.select(daily_completeness).where(*where).order_by(dc.local_date)
+                            .limit(room + 1)).all()  # one more: a next page?
+        page += [_day(r) for r in rows[:room]]
+        if len(rows) > room:
+            end = page[-1]  # not empty: limit >= 1, so a page fills before it overflows
+            return page, DayCursor(end["meter"], end["channel"], end["date"])
+    return page, None
+
+
+def _day(r) -> dict:
+    return {"date": r.local_date, "meter": r.meter, "channel": r.channel, "interval_minutes": r.interval_minutes,
+            "expected": r.expected_intervals, "found": r.actual_intervals, "estimated": r.estimated_intervals,
+            "filled": r.filled_intervals, "kwh_real": r.kwh_real, "kwh_filled": r.kwh_filled,
+            "completeness": r.completeness, "status": r.status}
 
 
 def summary(conn: sa.Connection, esiid: str) -> dict:

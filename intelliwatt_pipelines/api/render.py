@@ -71,7 +71,16 @@ def series_json(series: SeriesColumns) -> dict:
 CSV_HEADER = "ts_utc,local_time,meter,channel,interval_minutes,kwh,quality,source,raw_file_id,revised_at\n"
 
 
-def _csv_text(value: str) -> str:
+# OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@lru_cache(maxsize=4096)  # per row, but a series has a handful of distinct values
+def csv_text(value: str) -> str:
+    """A text cell: a formula prefix defused with a leading ``'``, then quoted as RFC 4180 needs.
+    (Numbers are written as numbers; generated timestamps start with a digit.)"""
+    if value.startswith(FORMULA_START):
+        value = "'" + value
     return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(ch in value for ch in ',"\n\r') else value
 
 
@@ -86,8 +95,8 @@ def series_csv(series: SeriesColumns) -> str:
     utc = (ts.astype("datetime64[s]").astype(str)).tolist()
     local = ((ts + offsets * 60).astype("datetime64[s]").astype(str)).tolist()
     revised = ["" if s is None else f"{np.datetime64(s, 's')}Z" for s in series.revised]
-    prefix = f"{_csv_text(series.meter)},{_csv_text(series.channel)}"
+    prefix = f"{csv_text(series.meter)},{csv_text(series.channel)}"
     return "".join(
-        f"{u}Z,{lt}{_offset_text(int(o))},{prefix},{m},{k!r},{q},{_csv_text(s)},{r},{v}\n"
+        f"{u}Z,{lt}{_offset_text(int(o))},{prefix},{m},{k!r},{csv_text(q)},{csv_text(s)},{r},{v}\n"
         for u, lt, o, m, k, q, s, r, v in zip(utc, local, offsets, series.minutes, series.kwh, series.quality,
                                              series.source, series.raw_file_id, revised))
