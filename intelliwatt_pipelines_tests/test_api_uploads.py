@@ -236,8 +236,11 @@ def test_known_bytes_keep_their_binding_unless_they_failed(api_settings, engine,
 def test_rows_the_warehouse_refuses_fail_the_file_not_the_run(api_settings, engine, client, instance, monkeypatch):
     data = b"timestamp,kwh\n2025-01-01T06:00:00Z,0.5\n"
     response = post_file(client, data, esiid="10443720000000042")
-    # A parser defect producing a value longer than its column (PostgreSQL refuses it).
-    monkeypatch.setattr("intelliwatt_pipelines.ingest.normalize.meter_from_filename", lambda name: "9" * 45)
+    # A defect after parsing producing a value longer than its column (PostgreSQL refuses it). The
+    # parsers now refuse over-long meters themselves, so the bad value is put in past them.
+    from intelliwatt_pipelines.ingest import normalize
+    canonical = normalize._canonical
+    monkeypatch.setattr(normalize, "_canonical", lambda parsed: canonical(parsed).assign(channel="c" * 40))
     assert ingest_pending_uploads(api_settings, instance) == 1  # and no second offer
     row = raw_row(engine, response.json()["raw_file_id"])
     assert row.status == "failed" and "the warehouse refused the rows" in row.error

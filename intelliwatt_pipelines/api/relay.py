@@ -2,7 +2,7 @@
 
 Multipart bodies are parsed as they arrive; the file part goes straight into a hashing spool on the
 raw store's file system, so when the last byte is in, keeping it is an fsync and a rename. The
-limits (size, per-account rate) are checked as early as the body allows.
+limits (size, upload rates) are checked as early as the body allows.
 """
 
 from __future__ import annotations
@@ -19,18 +19,26 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from intelliwatt_pipelines.api.auth import is_admin
 from intelliwatt_pipelines.api.errors import ApiError, friendly_validation
 from intelliwatt_pipelines.api.models import InlineUpload
+from intelliwatt_pipelines.bounds import METER_RE
 from intelliwatt_pipelines.cdm.tables import UPLOAD_ROLES
 from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.uploads import UploadMeta, accept_upload, check_quota
+from intelliwatt_pipelines.ingest.uploads import (
+    UploadLimits,
+    UploadMeta,
+    accept_upload,
+    check_quota,
+    key_hash,
+    normalize_account_key,
+)
 
 FIELDS = ("role", "accountKey", "esiid", "meter")
 FIELD_MAX_BYTES = 256
 OTHER_PARTS_MAX_BYTES = 64 << 10  # parts with names we do not use are read and dropped, up to this
 MAX_PARTS = 16
 HEAD_BYTES = 4096
-METER_RE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
 
 
 def safe_filename(name: str | None) -> str:
@@ -117,22 +125,31 @@ class _Form:
             self.spool.discard()
 
 
-def upload_meta(fields: dict[str, str], filename: str, via: str, corr_id: str) -> UploadMeta:
+def presented_key_hash(request: Request) -> str | None:
+    """Hash of the API key the request authenticated with; None when the admin token did (the route's
+    auth dependency has already checked that one of the two is valid)."""
+    if is_admin(request, request.headers.get("x-admin-token")):
+        return None
+    return key_hash(request.headers.get("x-api-key", ""))
+
+
+def upload_meta(fields: dict[str, str], filename: str, via: str, corr_id: str, key: str | None) -> UploadMeta:
     role, account = fields.get("role", ""), fields.get("accountKey", "")
     if role not in UPLOAD_ROLES:
         raise ApiError(422, "invalid_parameter", "role: must be admin or customer")
-    if not account or len(account) > 200:
-        raise ApiError(422, "invalid_parameter", "accountKey: required, at most 200 characters")
+    if not normalize_account_key(account) or len(account) > 200:
+        raise ApiError(422, "invalid_parameter", "accountKey: required (not only blank or invisible characters), "
+                                                 "at most 200 characters")
     esiid, meter = fields.get("esiid") or None, fields.get("meter") or None
     if esiid and not ESIID_RE.match(esiid):
         raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
     if meter and not METER_RE.match(meter):
         raise ApiError(422, "invalid_parameter", "meter: letters, digits, '.', '_' or '-', at most 40")
     return UploadMeta(role=role, account_key=account, filename=filename, via=via, esiid=esiid, meter=meter,
-                      correlation_id=corr_id)
+                      correlation_id=corr_id, key_hash=key)
 
 
-async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limit_for, engine):
+async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limits: UploadLimits, engine):
     """Stream a multipart upload into a spool. Returns (spooled, head, meta); the caller keeps it."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not params.get(b"boundary"):
@@ -140,7 +157,7 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + (1 << 20):
         raise ApiError(413, "too_large", f"file is larger than the {max_bytes}-byte limit")
-    form, corr = _Form(store, max_bytes), request.state.corr_id
+    form, corr, key = _Form(store, max_bytes), request.state.corr_id, presented_key_hash(request)
     parser = MultipartParser(params[b"boundary"], form.callbacks())
     checked = False
     try:
@@ -148,9 +165,9 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
             parser.write(chunk)
             if form.file_started and not checked and {"role", "accountKey"} <= form.fields.keys():
                 # The fields came first: refuse before the bytes are read, not after.
-                meta = upload_meta(form.fields, form.filename, "multipart", corr)
+                meta = upload_meta(form.fields, form.filename, "multipart", corr, key)
                 authorize(meta.role)
-                await run_in_threadpool(check_quota, engine, meta.role, meta.account_key, limit_for(meta.role))
+                await run_in_threadpool(check_quota, engine, meta, limits)
                 checked = True
         parser.finalize()
         if not form.ended:  # python-multipart's finalize() does not check this itself
@@ -159,7 +176,7 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
             raise ApiError(422, "invalid_body", "file: the multipart body has no part named 'file'")
         if form.spool.size == 0:
             raise ApiError(422, "invalid_body", "file: is empty")
-        meta = upload_meta(form.fields, form.filename, "multipart", corr)
+        meta = upload_meta(form.fields, form.filename, "multipart", corr, key)
         authorize(meta.role)
         return await run_in_threadpool(form.spool.finish), form.head, meta  # the fsync off the event loop
     except MultipartParseError as exc:
@@ -213,7 +230,7 @@ def parse_inline(body: bytes) -> InlineUpload:
         raise ApiError(422, "invalid_body", friendly_validation(exc.errors())) from None
 
 
-def keep_inline(engine, store, data: bytes, payload: InlineUpload, corr_id: str, limit):
+def keep_inline(engine, store, data: bytes, payload: InlineUpload, corr_id: str, limits: UploadLimits):
     spool = store.spool()
     try:
         spool.write(data)
@@ -221,6 +238,7 @@ def keep_inline(engine, store, data: bytes, payload: InlineUpload, corr_id: str,
     except BaseException:
         spool.discard()
         raise
-    meta = UploadMeta(role="admin", account_key=payload.accountKey or "inline", filename=safe_filename(payload.filename),
+    account = payload.accountKey if normalize_account_key(payload.accountKey or "") else "inline"
+    meta = UploadMeta(role="admin", account_key=account, filename=safe_filename(payload.filename),
                       via="inline", esiid=payload.esiid, meter=payload.meter, correlation_id=corr_id)
-    return accept_upload(engine, store, spooled, data[:HEAD_BYTES], meta, limit)
+    return accept_upload(engine, store, spooled, data[:HEAD_BYTES], meta, limits)

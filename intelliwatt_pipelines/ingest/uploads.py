@@ -1,29 +1,50 @@
-"""Uploads: bytes already spooled (hashed, fsynced) become a raw file, within a durable rate limit.
+"""Uploads: bytes already spooled (hashed, fsynced) become a raw file, within durable rate limits.
 
-The ``upload`` table is both the record of who sent what and the log the limits count, so a restart
-of the API resets nothing. The check and the insert happen in one transaction, serialized per
-(role, account) so two concurrent uploads cannot both take the last slot.
+The ``upload`` table (with ``upload_esiid``) is both the record of who sent what and the log the
+limits count, so a restart of the API resets nothing. The limits are keyed on what the caller cannot
+choose freely: the API key it authenticated with, the account key normalized (so case, width and
+invisible characters give no fresh quota) and the ESIIDs the file concerns. The check and the insert
+happen in one transaction, serialized per limit key, so two concurrent uploads cannot both take the
+last slot of any limit.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import hashlib
 import math
 import os
 import threading
+import unicodedata
+import zipfile
+import zlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import sqlalchemy as sa
 
-from intelliwatt_pipelines.cdm.tables import raw_file, upload
+from intelliwatt_pipelines.cdm.tables import raw_file, upload, upload_esiid
+from intelliwatt_pipelines.config import current
+from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.capture import Captured, register
 from intelliwatt_pipelines.rawstore import RawStore
-from intelliwatt_pipelines.sources.detect import detect_kind
+from intelliwatt_pipelines.sources import smt_billing, smt_interval, smt_simple
+from intelliwatt_pipelines.sources.detect import detect_kind, esiid_from_filename
 
 UPLOAD_SOURCE = "upload"
 _SQLITE_LOCK = threading.Lock()  # SQLite (one embedded API process) serializes in-process
+# The ESIID scan of a CSV: its ESIID column in the first SCAN_BYTES, at most MAX_ESIIDS distinct values
+# (of a ZIP: its first ZIP_MEMBERS members' names and first bytes, SCAN_BYTES decompressed in all).
+# SMT writes an ESIID's rows together, so this sees every ESIID of a typical export in bounded work.
+SCAN_BYTES = 4 << 20
+MAX_ESIIDS = 100
+ZIP_MEMBERS = 50
+SCAN_CHUNK = 64 << 10
+SCANNED_KINDS = (smt_interval.KIND, smt_simple.KIND_LOCAL, smt_billing.KIND_DAILY)
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, RuntimeError,
+              NotImplementedError, ValueError)
 
 
 class HintConflict(Exception):
@@ -31,9 +52,26 @@ class HintConflict(Exception):
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after: int, limit: int, window_seconds: int):
-        super().__init__(f"upload limit of {limit} per {window_seconds} s reached")
-        self.retry_after, self.limit, self.window_seconds = retry_after, limit, window_seconds
+    """No slot left in one or more limits; the message names them (never an ESIID or account key)."""
+
+    def __init__(self, retry_after: int, hit: list[tuple[str, tuple[int, int]]]):
+        said = "; ".join(f"{name}: {count} per {window} s" for name, (count, window) in hit)
+        super().__init__(f"upload limit reached ({said})")
+        self.retry_after, self.hit = retry_after, hit
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """(count, window seconds) of each limit, from settings."""
+    admin: tuple[int, int]
+    customer: tuple[int, int]
+    customer_esiid: tuple[int, int]
+    key: tuple[int, int]
+
+    @classmethod
+    def from_settings(cls, settings) -> UploadLimits:
+        return cls(admin=settings.rate_limit_admin, customer=settings.rate_limit_customer,
+                   customer_esiid=settings.rate_limit_customer_esiid, key=settings.rate_limit_key)
 
 
 @dataclass(frozen=True)
@@ -45,6 +83,7 @@ class UploadMeta:
     esiid: str | None = None
     meter: str | None = None
     correlation_id: str | None = None
+    key_hash: str | None = None  # of the API key presented; None when the admin token authenticated
 
 
 @dataclass(frozen=True)
@@ -54,62 +93,195 @@ class Accepted:
     size_bytes: int
 
 
+def normalize_account_key(account_key: str) -> str:
+    """One account however it is typed: NFKC (fullwidth, ligatures), case-folded, format characters
+    (zero-width space/joiners, BOM, word joiner: category Cf) removed, surrounding whitespace stripped."""
+    folded = unicodedata.normalize("NFKC", account_key).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf").strip()
+
+
+def _salted(kind: str, value: str) -> str:
+    """Account and API keys are only stored or compared as salted hashes. The salt is its own setting
+    (changing the log salt must not reset every rate limit); set a secret one in production."""
+    salt = current("account_salt")
+    return hashlib.sha256(f"{salt}:{kind}:{value}".encode()).hexdigest()
+
+
 def account_hash(account_key: str) -> str:
-    """Account keys may be emails: only a salted hash is stored or compared. The salt is its own
-    setting (changing the log salt must not reset every rate limit); set a secret one in production."""
-    salt = os.environ.get("INTELLIWATT_ACCOUNT_SALT", "intelliwatt-accounts")
-    return hashlib.sha256(f"{salt}:account:{account_key}".encode()).hexdigest()
+    return _salted("account", normalize_account_key(account_key))
 
 
-def _retry_after(conn: sa.Connection, role: str, account: str, limit: tuple[int, int], now: dt.datetime) -> int | None:
-    """Seconds until a slot frees up, or None when an upload may go ahead now."""
-    count, window = limit
-    since = now - dt.timedelta(seconds=window)
-    u = upload.c
-    recent = conn.execute(sa.select(u.received_at).where(u.role == role, u.account_hash == account,
-                                                         u.received_at > since)
-                          .order_by(u.received_at.desc()).limit(count)).scalars().all()
+def key_hash(api_key: str) -> str:
+    return _salted("api-key", api_key)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One limit as it applies to an upload: what it counts and the key it is serialized on."""
+    name: str
+    lock: str
+    limit: tuple[int, int]
+    at: sa.Column
+    where: tuple
+
+    def recent(self, since: dt.datetime) -> sa.Select:
+        query = sa.select(self.at).where(*self.where, self.at > since)
+        if self.at.table is upload_esiid:
+            query = query.join(upload, upload.c.id == upload_esiid.c.upload_id)
+        return query.order_by(self.at.desc())
+
+
+def _rules(meta: UploadMeta, esiids: list[str], limits: UploadLimits) -> list[_Rule]:
+    u, account = upload.c, account_hash(meta.account_key)
+    if meta.role == "admin":
+        return [_Rule("per account (admin)", f"admin:{account}", limits.admin, u.received_at,
+                      (u.role == "admin", u.account_hash == account))]
+    key = meta.key_hash
+    same_key = u.key_hash.is_(None) if key is None else u.key_hash == key
+    rules = [_Rule("per API key and account", f"customer:{key}:{account}", limits.customer, u.received_at,
+                   (u.role == "customer", same_key, u.account_hash == account))]
+    rules += [_Rule("per ESIID the file concerns", f"esiid:{esiid}", limits.customer_esiid,
+                    upload_esiid.c.received_at, (upload_esiid.c.esiid == esiid, u.role == "customer"))
+              for esiid in esiids]
+    if key is not None:  # the admin token has no ceiling of its own
+        rules.append(_Rule("per API key", f"key:{key}", limits.key, u.received_at, (u.key_hash == key,)))
+    return rules
+
+
+def _retry_after(conn: sa.Connection, rule: _Rule, now: dt.datetime) -> int | None:
+    """Seconds until the rule has a slot again, or None when it has one now."""
+    count, window = rule.limit
+    recent = conn.execute(rule.recent(now - dt.timedelta(seconds=window)).limit(count)).scalars().all()
     if len(recent) < count:
         return None
     frees_at = recent[-1] + dt.timedelta(seconds=window)  # the oldest upload that still counts
     return max(1, math.ceil((frees_at - now).total_seconds()))
 
 
-def check_quota(engine: sa.Engine, role: str, account_key: str, limit: tuple[int, int]) -> None:
-    """Raise RateLimited if this account has no upload left now (a read-only early check)."""
+def _enforce(conn: sa.Connection, rules: list[_Rule], now: dt.datetime) -> None:
+    """Raise RateLimited naming every limit without a slot; Retry-After is when all have one."""
+    waits = [(rule, wait) for rule in rules if (wait := _retry_after(conn, rule, now)) is not None]
+    if waits:
+        raise RateLimited(max(wait for _, wait in waits), [(rule.name, rule.limit) for rule, _ in waits])
+
+
+def _lock(conn: sa.Connection, rules: list[_Rule]) -> None:
+    """PostgreSQL: a transaction advisory lock per limit key, in ascending lock-id order, so uploads
+    sharing any limit key take their turns and two sharing several cannot deadlock."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: _serialized holds the process-wide lock
+    ids = sorted({int.from_bytes(hashlib.sha256(f"upload:{r.lock}".encode()).digest()[:8], "big", signed=True)
+                  for r in rules})
+    for lock_id in ids:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:k AS bigint))"), {"k": lock_id})
+
+
+def _given_esiids(meta: UploadMeta) -> set[str]:
+    return {e for e in (meta.esiid, esiid_from_filename(meta.filename)) if e}
+
+
+def esiids_in_file(path: str, kind: str) -> set[str]:
+    """The ESIIDs a spooled file names in its content, as far as a cheap bounded look can tell."""
+    if kind in SCANNED_KINDS:
+        with open(path, "rb") as f:
+            return _esiid_column(f, SCAN_BYTES)[0]
+    if kind == "zip_package":
+        return _esiids_in_zip(path)
+    return set()  # other kinds (JSON, Green Button, PGP packages): only the ESIIDs given or in the name
+
+
+def _esiids_in_zip(path: str) -> set[str]:
+    """Members' names and first bytes, so wrapping a CSV in a ZIP does not hide its ESIIDs."""
+    found, budget = set(), SCAN_BYTES
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist()[:ZIP_MEMBERS]:
+                if budget <= 0 or len(found) >= MAX_ESIIDS:
+                    break
+                found |= {e for e in [esiid_from_filename(info.filename)] if e}
+                with archive.open(info) as member:  # decompresses only what is read: a bomb costs nothing
+                    in_member, used = _esiid_column(member, budget)
+                found, budget = found | in_member, budget - used
+    except ZIP_ERRORS:
+        pass  # an unreadable package is the ingest's to quarantine; what was found so far counts
+    return set(sorted(found)[:MAX_ESIIDS])
+
+
+def _esiid_column(binary: BinaryIO, budget: int) -> tuple[set[str], int]:
+    """Distinct values of a CSV's ESIID column (as the billing and interval parsers name it) in the
+    whole lines of its first ``budget`` bytes, at most MAX_ESIIDS of them; and the bytes read. Read in
+    chunks (memory stays small), a cheap look, not a parse: bad rows are passed over."""
+    used = 0
+
+    def lines():
+        nonlocal used
+        rest = b""
+        while used < budget and (chunk := binary.read(min(SCAN_CHUNK, budget - used))):
+            used += len(chunk)
+            whole, _, rest = (rest + chunk).rpartition(b"\n")  # the last piece may be cut: kept for the next chunk
+            yield from whole.decode("utf-8", "replace").split("\n") if whole else ()
+        if used < budget:
+            yield rest.decode("utf-8", "replace")  # the file ended: its last line is whole
+
+    found: set[str] = set()
+    try:
+        rows = csv.reader(lines())
+        header = [name.strip().lstrip("\ufeff") for name in next(rows, [])]
+        column = smt_billing.mapping(header)[0].get("esiid")
+        at = header.index(column) if column else None
+        for row in rows if at is not None else ():
+            value = row[at].strip().lstrip("'") if len(row) > at else ""
+            if ESIID_RE.match(value):
+                found.add(value)
+                if len(found) >= MAX_ESIIDS:
+                    break
+    except csv.Error:
+        pass  # not a well-formed CSV beyond here: what was found so far counts
+    return found, used
+
+
+def concerned_esiids(path: str, kind: str, meta: UploadMeta) -> list[str]:
+    """The ESIIDs an upload concerns: given with it, in its file name and, for CSVs and ZIP members, in
+    their ESIID column."""
+    return sorted(_given_esiids(meta) | esiids_in_file(path, kind))
+
+
+def check_quota(engine: sa.Engine, meta: UploadMeta, limits: UploadLimits) -> None:
+    """Raise RateLimited if an upload like this has no slot left now (a read-only early check, before
+    the file's bytes are in: only the ESIIDs given or in the file name count here)."""
     with engine.connect() as conn:
-        wait = _retry_after(conn, role, account_hash(account_key), limit, dt.datetime.now(dt.timezone.utc))
-    if wait is not None:
-        raise RateLimited(wait, *limit)
+        _enforce(conn, _rules(meta, sorted(_given_esiids(meta)), limits), dt.datetime.now(dt.timezone.utc))
 
 
 def accept_upload(engine: sa.Engine, store: RawStore, spooled: tuple[str, str, int], head: bytes, meta: UploadMeta,
-                  limit: tuple[int, int]) -> Accepted:
-    """Take a slot, keep the spooled bytes in the raw store and register them, all or nothing.
+                  limits: UploadLimits) -> Accepted:
+    """Take a slot of every limit, keep the spooled bytes in the raw store and register them, all or nothing.
 
-    The temp file is consumed either way. Raises RateLimited (nothing kept) when no slot is left.
+    The temp file is consumed either way. Raises RateLimited (nothing kept) when a limit has no slot left.
     """
     tmp, sha, size = spooled
-    account = account_hash(meta.account_key)
     try:
+        kind = detect_kind(head, meta.filename)
+        esiids = concerned_esiids(tmp, kind, meta)  # before the locks: reading is the slow part
+        rules = _rules(meta, esiids, limits)
         with _serialized(engine), engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                             {"k": f"upload:{meta.role}:{account}"})
+            _lock(conn, rules)
             now = dt.datetime.now(dt.timezone.utc)
-            wait = _retry_after(conn, meta.role, account, limit, now)
-            if wait is not None:
-                raise RateLimited(wait, *limit)
+            _enforce(conn, rules, now)
             _, _, uri = store.put_spooled(tmp, sha, size)
             captured = register(conn, sha=sha, size=size, uri=uri, filename=meta.filename, source=UPLOAD_SOURCE,
-                                kind=detect_kind(head, meta.filename))
+                                kind=kind)
             binds = captured.new or _rebind(conn, captured, meta)
             if binds and not captured.new:
                 captured = dataclasses.replace(captured, status="received")
             upload_id = conn.execute(upload.insert().values(
-                raw_file_id=captured.raw_file_id, role=meta.role, account_hash=account, esiid=meta.esiid,
-                meter=meta.meter, filename=meta.filename, size_bytes=size, via=meta.via, binds_hints=binds,
-                received_at=now, correlation_id=meta.correlation_id).returning(upload.c.id)).scalar_one()
+                raw_file_id=captured.raw_file_id, role=meta.role, account_hash=account_hash(meta.account_key),
+                key_hash=meta.key_hash, esiid=meta.esiid, meter=meta.meter, filename=meta.filename, size_bytes=size,
+                via=meta.via, binds_hints=binds, received_at=now, correlation_id=meta.correlation_id)
+                .returning(upload.c.id)).scalar_one()
+            if esiids:
+                conn.execute(upload_esiid.insert(), [{"upload_id": upload_id, "esiid": e, "received_at": now}
+                                                     for e in esiids])
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -148,6 +320,8 @@ def pending_uploads(engine: sa.Engine, limit: int = 10_000) -> list[tuple[int, i
 
 
 class _serialized:
+    """SQLite: every upload's check and insert under one process-wide lock, whatever limits it shares."""
+
     def __init__(self, engine: sa.Engine):
         self.lock = _SQLITE_LOCK if engine.dialect.name == "sqlite" else None
 
