@@ -2,7 +2,7 @@
 
 A pure ASGI middleware (streaming responses pass through untouched). It is also the last resort
 for unhandled errors: a JSON 500 carrying the correlation id, and a traceback in the log with any
-ESIID-looking number hashed (database errors quote their parameters).
+ESIID-looking number hashed by the redaction filter (database errors may quote values).
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import json
 import logging
 import re
 import time
-import traceback
 import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 
 from intelliwatt_pipelines.api.errors import error_response
-from intelliwatt_pipelines.pii import mask, redact
+from intelliwatt_pipelines.pii import install_redaction, mask
 
 log = logging.getLogger("intelliwatt.api")
 CORRELATION_HEADER = "x-correlation-id"
@@ -44,6 +43,8 @@ def route_of(scope) -> str:
 class RequestLog:
     def __init__(self, app):
         self.app = app
+        # Built when the server starts, after it configured logging: its handlers get the filter too.
+        install_redaction()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -67,7 +68,7 @@ class RequestLog:
             error, sent["status"] = "ClientDisconnect", 499
         except Exception as exc:
             error = type(exc).__name__
-            log.error(redact("unhandled error, corrId=%s\n%s" % (corr, "".join(traceback.format_exception(exc)))))
+            log.error("unhandled error, corrId=%s", corr, exc_info=exc)
             if not sent["started"]:
                 await error_response(500, "internal", "internal error; quote the corrId when reporting it",
                                      corr)(scope, receive, send_with_id)

@@ -31,26 +31,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, hide_parameters: bool = False, pre_ping: bool = True,
-                  autocommit: bool = False) -> sa.Engine:
-    """``autocommit`` is for read-only use: no BEGIN/ROLLBACK round trips around each request."""
+def create_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> sa.Engine:
+    """``autocommit`` is for read-only use: no BEGIN/ROLLBACK round trips around each request.
+
+    Every engine hides bound parameters from its errors: they hold ESIIDs, and errors reach logs,
+    stderr and Dagster's event log (a connection cut mid-ingest fails the statement in flight)."""
     url = normalize_url(url)
     extra = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, hide_parameters=hide_parameters, **extra)
+        engine = sa.create_engine(url, hide_parameters=True, **extra)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=pre_ping, hide_parameters=hide_parameters, **extra)
+    return sa.create_engine(url, pool_pre_ping=pre_ping, hide_parameters=True, **extra)
 
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
-    """One engine (and pool) per URL per process. Bound parameters stay out of error messages: they
-    hold ESIIDs, and errors reach logs and Dagster's event log."""
-    return create_engine(url, hide_parameters=True)
+    """One engine (and pool) per URL per process."""
+    return create_engine(url)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -24,6 +24,7 @@ from intelliwatt_pipelines.cdm.tables import (
     raw_file_coverage,
 )
 from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
 from intelliwatt_pipelines.ingest.normalize import homes_covered
 from intelliwatt_pipelines.pii import mask
@@ -75,6 +76,7 @@ def written_in_run(context: dg.AssetCheckExecutionContext, engine: sa.Engine, *,
 @dg.asset_check(asset=USAGE_INTERVALS, additional_deps=[RAW_FILES], blocking=False,
                 description="pandera: the intervals of the partitions this run wrote match the canonical "
                             "schema (ESIID form, channel, quality, kWh ≥ 0, unique UTC keys, placeholders are 0).")
+@redacted_errors
 def usage_intervals_schema(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     touched = written_in_run(context, warehouse.engine())
     checked, pending = 0, []
@@ -110,6 +112,7 @@ def _intervals(conn: sa.Connection, esiid: str, first: dt.date, last: dt.date) -
 @dg.asset_check(asset=DAILY_COMPLETENESS, additional_deps=[RAW_FILES], blocking=False,
                 description="Days this run wrote whose completeness is below the threshold with real gaps "
                             "(days cut by the edge of the delivered range are not counted).")
+@redacted_errors
 def daily_completeness_threshold(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                                  rules: IngestRulesResource) -> dg.AssetCheckResult:
     touched = written_in_run(context, warehouse.engine())
@@ -142,6 +145,7 @@ def short_by_day(low: list) -> dg.MetadataValue:
 @dg.asset_check(asset=RECONCILIATION, additional_deps=[RAW_FILES, USAGE_INTERVALS], blocking=False,
                 description="Billing reads this run reconciled whose kWh differs from the intervals' by more "
                             "than the tolerance (INTELLIWATT_RECONCILE_TOLERANCE_KWH / _PCT).")
+@redacted_errors
 def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
                                       warehouse: WarehouseResource) -> dg.AssetCheckResult:
     touched = written_in_run(context, warehouse.engine(), billing=True)

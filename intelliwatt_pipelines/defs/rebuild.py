@@ -20,6 +20,7 @@ from intelliwatt_pipelines.defs.assets import (
     selected_homes,
     usage_rebuild,
 )
+from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
     DAILY_COMPLETENESS,
@@ -67,6 +68,7 @@ def checked_days(config: RebuildHomesConfig) -> tuple[dt.date, dt.date]:
 def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDefinition:
     @dg.op(name="rebuilt_homes", description="Rebuild the configured homes' intervals, completeness, billing "
                                              "reads and reconciliation on the configured days from raw.")
+    @redacted_errors
     def rebuilt_homes(context: dg.OpExecutionContext, config: RebuildHomesConfig, warehouse: WarehouseResource,
                       raw_store: RawStoreResource, rules: IngestRulesResource) -> None:
         if not config.esiids:

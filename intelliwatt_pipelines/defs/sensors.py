@@ -9,6 +9,7 @@ import time
 import dagster as dg
 
 from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, SFTP_SOURCE, ingest_run_config, transport_for
+from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import InboxResource, SftpResource, WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import SensorState, new_entries, ready_entries
 from intelliwatt_pipelines.ingest.uploads import UPLOAD_SOURCE, pending_uploads
@@ -52,6 +53,7 @@ def build_inbox_sensor(job, source: str, default_status: dg.DefaultSensorStatus)
                minimum_interval_seconds=15, default_status=default_status,
                description=f"Takes new, complete files from the {'SFTP server' if source == SFTP_SOURCE else 'inbox folder'} "
                            "and launches one run per batch of files.")
+    @redacted_errors
     def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, sftp: SftpResource,
                      warehouse: WarehouseResource):
         now = time.time()
@@ -93,6 +95,7 @@ def build_upload_sensor(job, batch_files: int) -> dg.SensorDefinition:
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Hands files uploaded through the API (already safe in the raw store) to "
                            "ingest runs, in batches.")
+    @redacted_errors
     def upload_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         now = time.time()
         fresh = [_upload_entry(i, size) for i, size in pending_uploads(warehouse.engine())]
