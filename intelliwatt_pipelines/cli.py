@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from intelliwatt_pipelines.config import Settings
-from intelliwatt_pipelines.pii import redact
+from intelliwatt_pipelines.config import Settings, SettingsError
+from intelliwatt_pipelines.pii import install_redaction, redact
 
 
 def _instance(settings: Settings):
@@ -67,9 +67,10 @@ def _entry_row(conn, entry):
 
 
 def cmd_ingest(settings: Settings, args) -> int:
-    from intelliwatt_pipelines.defs.assets import ingest_run_config
+    from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, SKIPPED_REASON, ingest_run_config
     from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
     from intelliwatt_pipelines.defs.resources import WarehouseResource
+    from intelliwatt_pipelines.ingest.inbox import claim_holder
     from intelliwatt_pipelines.transport import LocalInbox
 
     if args.inbox:
@@ -89,6 +90,9 @@ def cmd_ingest(settings: Settings, args) -> int:
         with engine.connect() as conn:
             for entry in batch:
                 row = _entry_row(conn, entry)
+                if row is None and claim_holder(conn, INBOX_SOURCE, entry):  # another process is on it
+                    print(redact(f"  {Path(entry.path).name}: {SKIPPED_REASON}"))
+                    continue
                 ok &= row is not None and row.status == "normalized"
                 rows += (row.rows_valid or 0) if row else 0
                 print(redact(f"  {Path(entry.path).name}: not taken" if row is None else
@@ -215,6 +219,7 @@ def cmd_api(settings: Settings, args) -> int:
     from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    install_redaction()  # on the handler just made, which uvicorn's loggers propagate to
     migrate(create_engine(settings.warehouse_url))
     # Long-lived objects (modules, app, settings) leave the garbage collector's scans, and young
     # collections run less often: a month's arrays otherwise trigger full collections mid-request.
@@ -264,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("redact-log", help="copy stdin to stdout with ESIIDs hashed (for process logs)").set_defaults(
         func=cmd_redact_log)
     args = parser.parse_args(argv)
-    return args.func(Settings.from_env(), args)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:  # a typo'd setting: say which, no traceback
+        print(error, file=sys.stderr)
+        return 2
+    install_redaction()  # whatever a command logs (library warnings included) is redacted
+    return args.func(settings, args)
 
 
 if __name__ == "__main__":

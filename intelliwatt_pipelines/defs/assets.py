@@ -23,6 +23,7 @@ from intelliwatt_pipelines.cdm.tables import (
     raw_file,
     usage_interval,
 )
+from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.partitions import day_range
 from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
@@ -46,7 +47,7 @@ from intelliwatt_pipelines.defs.resources import (
     WarehouseResource,
 )
 from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.inbox import new_entries, reprocess_raw_files, take_entry
+from intelliwatt_pipelines.ingest.inbox import Claim, claim_owner, new_entries, reprocess_raw_files, take_claimed
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, rebuild_billing_days, rebuild_homes_days
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
@@ -57,6 +58,7 @@ BILLING_GROUP = "billing"
 INBOX_SOURCE = "inbox"
 SFTP_SOURCE = "sftp"
 RAW_FILES_FAILURES = "raw_files_failures"
+SKIPPED_REASON = "skipped: taken by another process"
 
 
 def column_schema(table: sa.Table) -> dg.TableSchema:
@@ -105,6 +107,7 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
                                        description="Files this run took that failed to parse or validate "
                                                    "(raw bytes are kept).")],
     )
+    @redacted_errors
     def raw_files(context: dg.AssetExecutionContext, config: RawFilesConfig, warehouse: WarehouseResource,
                   raw_store: RawStoreResource, inbox: InboxResource, sftp: SftpResource,
                   rules: IngestRulesResource) -> dg.MaterializeResult:
@@ -114,12 +117,13 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
             outcomes = reprocess_raw_files(engine, store, config.raw_file_ids, run_id=context.run.run_id,
                                            options=options)
             _log_outcomes(context, outcomes)
-            broken = []
+            broken, skipped = [], []
         else:
-            outcomes, broken = _take_inbox(context, config, engine, store, transport_for(config.source, inbox, sftp),
-                                           options)
+            claim = Claim(claim_owner(context.run.run_id), inbox.claim_seconds)
+            outcomes, broken, skipped = _take_inbox(context, config, engine, store,
+                                                    transport_for(config.source, inbox, sftp), options, claim)
         days = report_days(context, outcomes, set(days_def.get_partition_keys()))
-        metadata = _batch_metadata(outcomes, days)
+        metadata = {**_batch_metadata(outcomes, days), **_skipped_metadata(skipped)}
         if broken:
             raise dg.Failure(description=f"{len(broken)} transfer(s) failed and will be retried: " + "; ".join(broken),
                              metadata=metadata)
@@ -128,29 +132,41 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
     return raw_files
 
 
-def _take_inbox(context, config: "RawFilesConfig", engine, store, transport, options) -> tuple[list, list[str]]:
-    """Take the configured entries (or everything new) from one inbox; transfer errors are collected.
+def _take_inbox(context, config: "RawFilesConfig", engine, store, transport, options,
+                claim: Claim) -> tuple[list, list[str], list[str]]:
+    """Take the configured entries (or everything new) from one inbox: (outcomes, transfer errors,
+    names of the entries skipped because another process holds or took them).
 
     One file after another, in listing order: files of one home in a batch build on each other
     (completeness, and the later delivery winning a tie), as a rebuild from raw replays them.
     """
-    outcomes, broken = [], []
+    outcomes, broken, skipped = [], [], []
     try:
         with transport.session():
             entries = [RemoteEntry(e.path, e.size_bytes, e.mtime_ns) for e in config.entries] or \
                 new_entries(engine, transport.source, transport.list_entries())
             for entry in entries:
                 try:
-                    taken = take_entry(engine, store, transport, entry, run_id=context.run.run_id, options=options)
+                    taken = take_claimed(engine, store, transport, entry, claim, run_id=context.run.run_id,
+                                         options=options)
                 except TransportError as exc:  # nothing registered; the sensor offers it again
                     broken.append(redact(str(exc)))
                     context.log.error(broken[-1])
+                    continue
+                if taken is None:
+                    skipped.append(redact(entry.name))
+                    context.log.info(f"{skipped[-1]}: {SKIPPED_REASON}")
                     continue
                 _log_outcomes(context, taken)
                 outcomes += taken
     except TransportError as exc:
         broken.append(redact(str(exc)))
-    return outcomes, broken
+    return outcomes, broken, skipped
+
+
+def _skipped_metadata(skipped: list[str]) -> dict:
+    return {"files_skipped": len(skipped),
+            **({"files_skipped_reason": f"{SKIPPED_REASON}: " + ", ".join(skipped[:50])} if skipped else {})}
 
 
 def _failures_check(outcomes: list[FileOutcome]) -> dg.AssetCheckResult:
@@ -286,14 +302,15 @@ def usage_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start, e
     """``rebuild(esiids)`` of intervals and completeness on [start, end] under the ingest rules."""
     return lambda esiids: rebuild_homes_days(engine, store, esiids, start, end,
                                              fallback_esiid=rules.dev_fallback_esiid or None,
-                                             tolerance=rules.tolerance(), precedence=rules.precedence())
+                                             tolerance=rules.tolerance(), precedence=rules.precedence(),
+                                             window=rules.window())
 
 
 def billing_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start, end, *, reads: bool = True):
     """``rebuild(esiids)`` of billing reads (``reads``) and their reconciliation on [start, end]."""
     return lambda esiids: rebuild_billing_days(engine, store, esiids, start, end,
                                                fallback_esiid=rules.dev_fallback_esiid or None,
-                                               tolerance=rules.tolerance(), reads=reads)
+                                               tolerance=rules.tolerance(), reads=reads, window=rules.window())
 
 
 def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
@@ -317,6 +334,7 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int)
         # a range of days for all homes is cut into runs of days_per_run days; each run goes home by home
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run),
     )
+    @redacted_errors
     def usage_from_raw(context: dg.AssetExecutionContext, config: HomesConfig, warehouse: WarehouseResource,
                        raw_store: RawStoreResource, rules: IngestRulesResource):
         """Rebuild the selected days from the stored raw files, in one run for the range."""
@@ -356,6 +374,7 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run),
         can_subset=True,
     )
+    @redacted_errors
     def billing_from_raw(context: dg.AssetExecutionContext, config: HomesConfig, warehouse: WarehouseResource,
                          raw_store: RawStoreResource, rules: IngestRulesResource):
         """Rebuild the selected days' billing reads from raw (if selected) and reconcile them."""

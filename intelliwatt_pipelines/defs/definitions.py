@@ -24,6 +24,7 @@ from intelliwatt_pipelines.defs.checks import (
     daily_completeness_threshold,
     usage_intervals_schema,
 )
+from intelliwatt_pipelines.defs.logs import console_logger
 from intelliwatt_pipelines.defs.partitions import day_partitions
 from intelliwatt_pipelines.defs.rebuild import REBUILD_HOMES_JOB, build_rebuild_homes_job
 from intelliwatt_pipelines.defs.resources import (
@@ -76,6 +77,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 build_billing_asset(days, settings.backfill_days_per_run)],
         asset_checks=ALL_CHECKS,
         jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days)],
+        loggers={"console": console_logger},
         sensors=[
             build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host
@@ -86,7 +88,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
             "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
             "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
-                                   batch_files=settings.inbox_batch_files),
+                                   batch_files=settings.inbox_batch_files, claim_seconds=settings.inbox_claim_seconds),
             "sftp": SftpResource(
                 host=settings.sftp_host, port=settings.sftp_port, username=settings.sftp_user,
                 private_key_path=settings.sftp_key_path, key_passphrase=_secret("INTELLIWATT_SFTP_KEY_PASSPHRASE"),
@@ -100,6 +102,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid,
                 reconcile_tolerance_kwh=settings.reconcile_tolerance_kwh,
                 reconcile_tolerance_pct=settings.reconcile_tolerance_pct,
-                source_precedence=settings.source_precedence),
+                source_precedence=settings.source_precedence, reading_floor=settings.reading_floor,
+                reading_future_days=settings.reading_future_days, max_span_days=settings.max_span_days),
         },
     )

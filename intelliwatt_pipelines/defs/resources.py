@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import bounds
 from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.precedence import DEFAULT as DEFAULT_PRECEDENCE
 from intelliwatt_pipelines.cdm.precedence import Precedence
@@ -12,6 +13,7 @@ from intelliwatt_pipelines.cdm.warehouse import engine_for, migrate
 from intelliwatt_pipelines.ingest.inbox import IngestOptions
 from intelliwatt_pipelines.ingest.unpack import UnpackLimits
 from intelliwatt_pipelines.rawstore import RawStore, open_raw_store
+from intelliwatt_pipelines.sources.frames import ReadingWindow
 from intelliwatt_pipelines.transport import LocalInbox, SftpInbox, SftpSettings
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
@@ -46,6 +48,7 @@ class InboxResource(dg.ConfigurableResource):
     path: str
     min_age_seconds: float = 2.0
     batch_files: int = 50
+    claim_seconds: float = 3600.0  # a claim on an entry (this or the SFTP inbox) older than this may be taken over
 
     @property
     def root(self) -> Path:
@@ -92,6 +95,12 @@ class IngestRulesResource(dg.ConfigurableResource):
     reconcile_tolerance_kwh: float = 0.1
     reconcile_tolerance_pct: float = 0.2
     source_precedence: str = DEFAULT_PRECEDENCE
+    reading_floor: str = bounds.READING_FLOOR
+    reading_future_days: int = bounds.READING_FUTURE_DAYS
+    max_span_days: int = bounds.MAX_SPAN_DAYS
+
+    def window(self) -> ReadingWindow:
+        return ReadingWindow.from_settings(self)
 
     def precedence(self) -> Precedence:
         return Precedence.parse(self.source_precedence)
@@ -104,4 +113,4 @@ class IngestRulesResource(dg.ConfigurableResource):
             max_invalid_fraction=self.max_invalid_fraction, gnupghome=self.gnupghome or None,
             gpg_passphrase=self.gpg_passphrase or None, limits=UnpackLimits(max_unpacked_bytes=self.max_unpacked_bytes),
             dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest,
-            tolerance=self.tolerance(), precedence=self.precedence())
+            tolerance=self.tolerance(), precedence=self.precedence(), window=self.window())

@@ -3,11 +3,18 @@
 Listing is cheap (a directory or SFTP listing and one query), so the sensor can do it every tick;
 downloading, unpacking and parsing happen in runs. An entry is a file's (path, size, mtime): a
 file rewritten in place is a new entry, and its bytes are deduplicated by sha256 anyway.
+
+Several processes may take from one inbox (the sensor's runs, ``intelliwatt ingest``): each claims
+an entry in ``inbox_claim`` before taking it and skips the entries another process holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import os
+import socket
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -15,12 +22,13 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.store import dialect_insert
-from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file
-from intelliwatt_pipelines.ingest.capture import Captured, capture_bytes, capture_stream
+from intelliwatt_pipelines.cdm.tables import inbox_claim, inbox_entry, raw_file
+from intelliwatt_pipelines.ingest.capture import Captured, capture_stream
 from intelliwatt_pipelines.ingest.normalize import FileOutcome, normalize_raw_file
 from intelliwatt_pipelines.ingest.sidecar import SUFFIX, read_sidecar, record_sidecar, sidecar_is_news
-from intelliwatt_pipelines.ingest.unpack import QuarantineError, UnpackLimits, package_kind, unpack
+from intelliwatt_pipelines.ingest.unpack import Member, QuarantineError, UnpackLimits, package_kind, unpacked
 from intelliwatt_pipelines.rawstore import RawStore
+from intelliwatt_pipelines.sources.frames import ReadingWindow
 from intelliwatt_pipelines.transport import RemoteEntry
 
 PACKAGE_MEMBER_SEPARATOR = "!"
@@ -36,12 +44,17 @@ class IngestOptions:
     delete_after_ingest: bool = False
     tolerance: Tolerance = Tolerance()
     precedence: Precedence = DEFAULT_PRECEDENCE
+    window: ReadingWindow = ReadingWindow()
 
 
-def known_keys(engine: sa.Engine, source: str) -> set[str]:
+def known_keys(engine: sa.Engine, source: str, among: list[RemoteEntry] | None = None) -> set[str]:
+    """Keys of the entries of ``source`` already taken (only those of ``among``'s paths, if given)."""
     t = inbox_entry.c
+    query = sa.select(t.path, t.size_bytes, t.mtime_ns).where(t.source == source)
+    if among is not None:
+        query = query.where(t.path.in_({e.path for e in among}))
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(t.path, t.size_bytes, t.mtime_ns).where(t.source == source)).all()
+        rows = conn.execute(query).all()
     return {RemoteEntry(*r).key for r in rows}
 
 
@@ -50,12 +63,100 @@ def new_entries(engine: sa.Engine, source: str, listing: list[RemoteEntry]) -> l
     return [e for e in listing if e.key not in known]
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Who is taking inbox entries, and after how long another taker's claim counts as abandoned
+    (its process crashed): the entry may then be taken over."""
+
+    owner: str
+    stale_after_seconds: float = 3600.0
+
+
+def claim_owner(run_id: str | None) -> str:
+    """``<host>:<pid>:<run id or cli>``: enough to find the process holding an entry."""
+    return f"{socket.gethostname()}:{os.getpid()}:{run_id or 'cli'}"[:200]
+
+
+def _claim_key(source: str, entry: RemoteEntry) -> dict:
+    return {"source": source, "path": entry.path, "size_bytes": entry.size_bytes, "mtime_ns": entry.mtime_ns}
+
+
+def _where_claim(source: str, entry: RemoteEntry):
+    return sa.and_(*(inbox_claim.c[k] == v for k, v in _claim_key(source, entry).items()))
+
+
+def claim_entry(engine: sa.Engine, source: str, entry: RemoteEntry, claim: Claim) -> bool:
+    """Claim an entry for this process, each step in its own short transaction. False when another
+    process holds a live claim on it, or took it already (between our listing and our claim)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        mine = conn.execute(dialect_insert(conn, inbox_claim).values(
+            **_claim_key(source, entry), owner=claim.owner, claimed_at=now,
+        ).on_conflict_do_nothing().returning(inbox_claim.c.owner)).first()
+    if mine is None:
+        # Taken over only if still stale when the update runs: of two processes, one wins.
+        cutoff = now - dt.timedelta(seconds=claim.stale_after_seconds)
+        with engine.begin() as conn:
+            taken_over = conn.execute(inbox_claim.update().where(
+                _where_claim(source, entry), inbox_claim.c.claimed_at < cutoff,
+            ).values(owner=claim.owner, claimed_at=now)).rowcount
+        if not taken_over:
+            return False
+    if entry.key in known_keys(engine, source, [entry]):
+        with engine.begin() as conn:
+            release_claim(conn, source, entry, claim)
+        return False
+    return True
+
+
+def release_claim(conn: sa.Connection, source: str, entry: RemoteEntry, claim: Claim) -> None:
+    """Drop our claim (not one another process took over from us meanwhile)."""
+    conn.execute(inbox_claim.delete().where(_where_claim(source, entry), inbox_claim.c.owner == claim.owner))
+
+
+def claim_holder(conn: sa.Connection, source: str, entry: RemoteEntry) -> str | None:
+    """The owner of the claim on an entry, if any."""
+    return conn.execute(sa.select(inbox_claim.c.owner).where(_where_claim(source, entry))).scalar()
+
+
+def take_claimed(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, claim: Claim,
+                 **kwargs) -> list[FileOutcome] | None:
+    """``take_entry`` when other processes may take from the same inbox: None (skipped) when
+    another one holds or took the entry. The claim ends with the entry's record, or at once when
+    taking fails (a claim left behind by a broken connection goes stale)."""
+    with _sqlite_turn(engine):
+        if not claim_entry(engine, inbox.source, entry, claim):
+            return None
+        try:
+            return take_entry(engine, store, inbox, entry, claim=claim, **kwargs)
+        except BaseException:
+            with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as conn:
+                release_claim(conn, inbox.source, entry, claim)
+            raise
+
+
+@contextlib.contextmanager
+def _sqlite_turn(engine: sa.Engine):
+    """On a SQLite warehouse, processes take entries in turns (an exclusive lock on a file beside the
+    database, freed by the kernel if a process dies): SQLite has one writer at a time, and a file's
+    transaction, which reads before it writes, fails at once ("database is locked") if another
+    process wrote in between, instead of waiting."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.take-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *, run_id: str | None = None,
-               options: IngestOptions = IngestOptions(), on_chunk=None) -> list[FileOutcome]:
+               options: IngestOptions = IngestOptions(), on_chunk=None,
+               claim: Claim | None = None) -> list[FileOutcome]:
     """Stream one inbox file into the raw store and process it if its bytes are new.
 
     A broken transfer raises TransportError before anything is registered. The entry is recorded
-    as taken only once its bytes are safe and processed.
+    as taken only once its bytes are safe and processed (and ``claim``, if any, released with it).
     """
     with inbox.open(entry) as stream:
         captured = capture_stream(engine, store, stream, filename=entry.name, source=inbox.source, on_chunk=on_chunk)
@@ -69,7 +170,7 @@ def take_entry(engine: sa.Engine, store: RawStore, inbox, entry: RemoteEntry, *,
         outcomes = process_raw_file(engine, store, captured, run_id=run_id, options=options)
     else:
         outcomes = [FileOutcome(raw_file_id=captured.raw_file_id, filename=entry.name, status="known")]
-    _record(engine, inbox.source, entry, captured.raw_file_id)
+    _record(engine, inbox.source, entry, captured.raw_file_id, claim)
     if options.delete_after_ingest:
         inbox.delete(entry)
     return outcomes
@@ -82,35 +183,48 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
         row = conn.execute(sa.select(raw_file).where(raw_file.c.id == captured.raw_file_id)).one()
     with store.open(row.sha256) as stream:  # the head decides; a large CSV is never read whole here
         head = stream.read(64)
-    if not package_kind(head, row.filename):
-        return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
-                                   fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
-                                   precedence=options.precedence)]
+    if package_kind(head, row.filename):
+        return _process_package(engine, store, row, run_id=run_id, options=options)
+    return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
+                               fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
+                               precedence=options.precedence, window=options.window)]
+
+
+def _process_package(engine: sa.Engine, store: RawStore, row, *, run_id: str | None,
+                     options: IngestOptions) -> list[FileOutcome]:
+    """Unpack a package read from the raw store as a stream and take each CSV in it as a child raw
+    file, one member at a time: memory stays bounded whatever the package's size."""
     package = FileOutcome(raw_file_id=row.id, filename=row.filename, status="normalized", kind=row.kind)
-    data = store.get(row.sha256)
-    try:
-        members = unpack(data, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
-                         limits=options.limits)
-    except Exception as exc:  # QuarantineError, or anything else a hostile package provokes
-        reason = str(exc) if isinstance(exc, QuarantineError) else f"cannot unpack ({type(exc).__name__}): {exc}"
-        package.status, package.error = "quarantined", reason
-        _set_status(engine, row.id, "quarantined", reason, run_id)
-        return [package]
-    outcomes = [package]
-    for member in members:
-        child = capture_bytes(engine, store, member.data, source=row.source, parent_id=row.id,
-                              filename=f"{row.filename}{PACKAGE_MEMBER_SEPARATOR}{member.name}")
-        if child.status == "received":
-            # Members are parsed as CSVs, never unpacked again: one level, one size budget.
-            outcomes.append(normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
-                                               max_invalid_fraction=options.max_invalid_fraction,
-                                               fallback_esiid=options.dev_fallback_esiid,
-                                               tolerance=options.tolerance, precedence=options.precedence))
-        else:
-            outcomes.append(FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known"))
+    with store.open(row.sha256) as stream, contextlib.ExitStack() as package_files:
+        try:
+            members = package_files.enter_context(unpacked(
+                stream, row.filename, gnupghome=options.gnupghome, passphrase=options.gpg_passphrase,
+                limits=options.limits))
+        except Exception as exc:  # QuarantineError, or anything else a hostile package provokes
+            reason = str(exc) if isinstance(exc, QuarantineError) else f"cannot unpack ({type(exc).__name__}): {exc}"
+            package.status, package.error = "quarantined", reason
+            _set_status(engine, row.id, "quarantined", reason, run_id)
+            return [package]
+        outcomes = [package] + [_take_member(engine, store, row, member, run_id=run_id, options=options)
+                                for member in members]
     package.rows_read = package.rows_valid = len(members)
     _set_status(engine, row.id, "normalized", None, run_id, rows=len(members))
     return outcomes
+
+
+def _take_member(engine: sa.Engine, store: RawStore, package, member: Member, *, run_id: str | None,
+                 options: IngestOptions) -> FileOutcome:
+    """Stream one member into the raw store and normalize it from there if its bytes are new."""
+    with member.open() as data:
+        child = capture_stream(engine, store, data, source=package.source, parent_id=package.id,
+                               filename=f"{package.filename}{PACKAGE_MEMBER_SEPARATOR}{member.name}")
+    if child.status != "received":
+        return FileOutcome(raw_file_id=child.raw_file_id, filename=member.name, status="known")
+    # Members are parsed as CSVs, never unpacked again: one level, one size budget.
+    return normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
+                              max_invalid_fraction=options.max_invalid_fraction,
+                              fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
+                              precedence=options.precedence, window=options.window)
 
 
 def reprocess_raw_files(engine: sa.Engine, store: RawStore, raw_file_ids: list[int], *, run_id: str | None,
@@ -138,7 +252,8 @@ def _set_status(engine: sa.Engine, raw_file_id: int, status: str, error: str | N
             normalized_at=now if status == "normalized" else None))
 
 
-def _record(engine: sa.Engine, source: str, entry: RemoteEntry, raw_file_id: int) -> None:
+def _record(engine: sa.Engine, source: str, entry: RemoteEntry, raw_file_id: int, claim: Claim | None) -> None:
+    """The entry is taken; its claim ends in the same transaction, so another process sees one or the other."""
     with engine.begin() as conn:
         stmt = dialect_insert(conn, inbox_entry).values(
             source=source, path=entry.path, size_bytes=entry.size_bytes, mtime_ns=entry.mtime_ns,
@@ -146,6 +261,8 @@ def _record(engine: sa.Engine, source: str, entry: RemoteEntry, raw_file_id: int
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["source", "path", "size_bytes", "mtime_ns"],
             set_={"raw_file_id": stmt.excluded.raw_file_id}))
+        if claim is not None:
+            release_claim(conn, source, entry, claim)
 
 
 @dataclass
