@@ -274,7 +274,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "id": "Surrogate key.",
         "raw_file_id": "raw_file holding the uploaded bytes (several uploads of the same bytes share it).",
         "role": "admin | customer: which rate limit applied.",
-        "account_hash": "SHA-256 of the salted accountKey (the key itself is never stored).",
+        "account_hash": "SHA-256 of the salted, normalized accountKey (the key itself is never stored).",
         "esiid": "ESI ID given with the upload, used when the file itself names none.",
         "meter": "Meter number given with the upload, likewise.",
         "filename": "Sanitized file name as uploaded.",
