@@ -26,10 +26,10 @@ from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 
 MAX_ERROR_CHARS = 4000
 # SMT interval CSVs from this size on are read from the raw store as a stream and written in chunks
-# of whole days: parsed whole, a file costs about 20x its size in memory. Chunks of 20,000 rows keep
+# of whole days: parsed whole, a file costs about 20x its size in memory. Chunks of 10,000 rows keep
 # `intelliwatt ingest` under 400 MB for any file or package (bench/package_memory.py).
 STREAM_MIN_BYTES = 4 * 1024 * 1024
-STREAM_CHUNK_ROWS = 20_000
+STREAM_CHUNK_ROWS = 10_000
 # Errors that say "these rows are wrong", as opposed to "the database is unreachable" (those fail the run).
 REFUSED = (sa.exc.DataError, sa.exc.IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
