@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 
 from intelliwatt_pipelines.api import create_app
 from intelliwatt_pipelines.cdm.tables import upload, upload_esiid
-from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.ingest.uploads import (
     MAX_ESIIDS,
@@ -36,6 +35,8 @@ from intelliwatt_pipelines_tests.test_api_uploads import (
     API_KEY,
     CONSUMER,
     assert_nothing_kept,
+    client,  # noqa: F401  (fixtures, over this module's api_settings)
+    engine,  # noqa: F401
     post_file,
 )
 
@@ -48,20 +49,6 @@ MONTH = 30 * 86400
 @pytest.fixture
 def api_settings(settings):
     return dataclasses.replace(settings, api_keys=(API_KEY, KEY_B), admin_token=ADMIN_TOKEN)
-
-
-@pytest.fixture
-def engine(api_settings):
-    engine = create_engine(api_settings.warehouse_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def client(api_settings, engine):
-    with TestClient(create_app(api_settings)) as test_client:
-        yield test_client
 
 
 def tiny(i: int) -> bytes:
