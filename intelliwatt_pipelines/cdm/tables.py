@@ -103,6 +103,7 @@ raw_file_coverage = sa.Table(
     sa.Column("last_local_date", sa.Date, nullable=False),
     sa.Column("intervals", sa.Integer, nullable=False),
     sa.Index("ix_raw_file_coverage_esiid", "esiid", "first_local_date"),
+    sa.Index("ix_raw_file_coverage_first_day", "first_local_date"),  # where the data starts (0007)
 )
 
 # Inbox entries already taken (path, size, mtime), so listings stay cheap and nothing is taken twice.
@@ -217,6 +218,7 @@ billing_read_coverage = sa.Table(
     sa.Column("last_local_date", sa.Date, nullable=False),
     sa.Column("reads", sa.Integer, nullable=False),
     sa.Index("ix_billing_read_coverage_esiid", "esiid", "first_local_date"),
+    sa.Index("ix_billing_read_coverage_first_day", "first_local_date"),  # where the data starts (0007)
 )
 
 # Each billing read against the stored intervals over the same window.
