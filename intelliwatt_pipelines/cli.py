@@ -139,7 +139,9 @@ def cmd_backfill(settings: Settings, args) -> int:
     if args.start > args.end:
         print(f"--start {args.start} is after --end {args.end}", file=sys.stderr)
         return 2
-    first, today = dt.date.fromisoformat(settings.partition_start), _central_today()
+    from intelliwatt_pipelines.defs.partitions import partition_start
+
+    first, today = dt.date.fromisoformat(partition_start(settings)), _central_today()
     if args.start < first or args.end > today:
         print(f"--start and --end must be within the partitions, {first} (INTELLIWATT_PARTITION_START) "
               f"to {today}", file=sys.stderr)

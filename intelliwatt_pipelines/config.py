@@ -115,6 +115,8 @@ RateLimit = Annotated[tuple[int, int], BeforeValidator(lambda v: rate_limit(v) i
                       AfterValidator(_positive_limit),
                       _Expects("count/window, window unit s, m, h or d (e.g. 5/30d)")]
 Day = Annotated[str, AfterValidator(_day), _Expects("a date YYYY-MM-DD")]
+OptionalDay = Annotated[str, AfterValidator(lambda v: v and _day(v)), _Expects("a date YYYY-MM-DD, or empty")]
+Hours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SourcePrecedence = Annotated[str, AfterValidator(_precedence),
                              _Expects("comma-separated source:quality items (quality actual, estimated or *)")]
 Esiid = Annotated[str, AfterValidator(_esiid), _Expects("an ESIID (17 or 22 digits)")]
@@ -187,7 +189,13 @@ class Settings:
                 "(the first one died)")
     ingest_wait_seconds: NonNegative = _setting(600.0, "how long `intelliwatt ingest` waits for files still being "
                                                    "written before it leaves them and exits 1")
-    partition_start: Day = _setting("2024-01-01", "first Central day of the day partitions")
+    partition_start: OptionalDay = _setting(
+        "", "first Central day of the day partitions; empty: the first of the month of the earliest day with "
+            "raw data when the code location loads (with none yet, of the generated sample: 2025-10-01)",
+        shown="empty (where the data starts)")
+    delivery_lag_hours: Hours = _setting(36.0, "how late SMT deliveries may normally be: raw_files, usage_intervals "
+                                               "and billing_reads not updated for this long warn (freshness)")
+    freshness_margin_hours: Hours = _setting(12.0, "…and fail freshness this many hours later (a stalled feed)")
     backfill_days_per_run: Count = _setting(31, "most days one backfill run rebuilds (UI backfills and "
                                                 "`intelliwatt backfill` without `--esiid`)")
     reading_floor: Day = _setting(bounds.READING_FLOOR, "readings before this day are invalid rows")

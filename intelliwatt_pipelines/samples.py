@@ -104,6 +104,9 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+SAMPLE_FIRST_DAY = dt.date(2025, 10, 30)  # the earliest day of the generated sample
+
+
 def seed_inbox(inbox, today: dt.date | None = None) -> list:
     """Write a small sample into the inbox: two homes, one across the last fall-back day, with
     the daily meter reads of the first (they reconcile with its intervals)."""
@@ -111,7 +114,7 @@ def seed_inbox(inbox, today: dt.date | None = None) -> list:
 
     inbox = Path(inbox)
     inbox.mkdir(parents=True, exist_ok=True)
-    oncor = smt_interval_csv("10443720000000001", date_range(dt.date(2025, 10, 30), dt.date(2025, 11, 5)),
+    oncor = smt_interval_csv("10443720000000001", date_range(SAMPLE_FIRST_DAY, dt.date(2025, 11, 5)),
                              raw=False, seed=1, estimated_days=[dt.date(2025, 11, 5)])
     files = {
         "IntervalMeterUsage_sample_oncor.csv": oncor,

@@ -25,6 +25,10 @@ from intelliwatt_pipelines.cdm.tables import (
 )
 from intelliwatt_pipelines.sources.smt_billing import BILLING_COLUMNS, BILLING_KEY
 
+# Bump on a change to read precedence and reconciliation: the assets built with it show
+# "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
+RULES_VERSION = "1"
+
 READ_KEY = BILLING_KEY + ["source"]
 READ_VALUES = ["bill_date", "kwh_total", "kwh_billed", "start_reading", "end_reading", "tdsp_code", "tdsp_name",
                "quality", "revised_at", "raw_file_id"]

@@ -23,6 +23,7 @@ from intelliwatt_pipelines.cdm.tables import (
     raw_file,
     usage_interval,
 )
+from intelliwatt_pipelines.defs.keys import RAW_FILES
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.partitions import day_range
 from intelliwatt_pipelines.defs.reporting import (
@@ -39,6 +40,7 @@ from intelliwatt_pipelines.defs.reporting import (
     reconciliation_day_events,
     usage_day_events,
 )
+from intelliwatt_pipelines.defs.versions import code_version, raw_data_version
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
     IngestRulesResource,
@@ -52,13 +54,20 @@ from intelliwatt_pipelines.ingest.normalize import FileOutcome, homes_covered, r
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 
-RAW_FILES = dg.AssetKey("raw_files")
 GROUP = "usage"
 BILLING_GROUP = "billing"
 INBOX_SOURCE = "inbox"
 SFTP_SOURCE = "sftp"
 RAW_FILES_FAILURES = "raw_files_failures"
 SKIPPED_REASON = "skipped: taken by another process"
+OWNERS = ["team:intelliwatt-data"]
+
+
+def described(key: dg.AssetKey, layer: str, domain: str, freshness: dg.FreshnessPolicy | None = None) -> dict:
+    """Owner, tags and code version on every asset alike, and a freshness policy on those fed by
+    deliveries (a stalled feed then shows in the UI)."""
+    return {"owners": OWNERS, "tags": {"layer": layer, "domain": domain}, "code_version": code_version(key),
+            **({"freshness_policy": freshness} if freshness else {})}
 
 
 def column_schema(table: sa.Table) -> dg.TableSchema:
@@ -94,11 +103,13 @@ def transport_for(source: str, inbox: InboxResource, sftp: SftpResource):
     return sftp.inbox() if source == SFTP_SOURCE else inbox.inbox()
 
 
-def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition,
+                          freshness: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
         key=RAW_FILES,
         group_name=GROUP,
         kinds={"python", "sql"},
+        **described(RAW_FILES, "raw", "usage", freshness),
         description="Vendor files captured byte-for-byte into the content-addressed raw store, one "
                     "raw_file row per distinct content (PGP/ZIP packages and each CSV inside them, "
                     "linked by parent_id), then normalized into usage_intervals.",
@@ -127,7 +138,8 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition) -> dg.AssetsDe
         if broken:
             raise dg.Failure(description=f"{len(broken)} transfer(s) failed and will be retried: " + "; ".join(broken),
                              metadata=metadata)
-        return dg.MaterializeResult(metadata=metadata, check_results=[_failures_check(outcomes)])
+        return dg.MaterializeResult(metadata=metadata, check_results=[_failures_check(outcomes)],
+                                    data_version=raw_data_version())
 
     return raw_files
 
@@ -313,22 +325,25 @@ def billing_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start,
                                                tolerance=rules.tolerance(), reads=reads, window=rules.window())
 
 
-def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
+def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int,
+                      freshness: dg.FreshnessPolicy | None = None, links: dict | None = None) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="usage_from_raw",
         specs=[
             dg.AssetSpec(USAGE_INTERVALS, deps=[RAW_FILES], group_name=GROUP, kinds={"pandas", "sql"},
+                         **described(USAGE_INTERVALS, "canonical", "usage", freshness),
                          description="Canonical 15-minute (or coarser) usage intervals per ESIID, meter and "
                                      "channel, UTC-keyed and revision-aware. Partitioned by Central day; "
                                      "a materialization rebuilds the selected days from raw, for the ESIIDs "
                                      "in config or every home with raw coverage.",
                          metadata={"dagster/column_schema": column_schema(usage_interval),
-                                   "dagster/table_name": "usage_interval"}),
+                                   "dagster/table_name": "usage_interval", **(links or {})}),
             dg.AssetSpec(DAILY_COMPLETENESS, deps=[USAGE_INTERVALS], group_name=GROUP, kinds={"pandas", "sql"},
+                         **described(DAILY_COMPLETENESS, "canonical", "usage"),
                          description="Per ESIID, meter, channel and Central day: expected vs found intervals "
                                      "(96/92/100), estimated and filled counts, kWh, and a status.",
                          metadata={"dagster/column_schema": column_schema(daily_completeness),
-                                   "dagster/table_name": "daily_completeness"}),
+                                   "dagster/table_name": "daily_completeness", **(links or {})}),
         ],
         partitions_def=days_def,
         # a range of days for all homes is cut into runs of days_per_run days; each run goes home by home
@@ -353,18 +368,20 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int)
     return usage_from_raw
 
 
-def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int) -> dg.AssetsDefinition:
+def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int,
+                        freshness: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="billing_from_raw",
         specs=[
             dg.AssetSpec(BILLING_READS, deps=[RAW_FILES], group_name=BILLING_GROUP, kinds={"pandas", "sql"},
+                         **described(BILLING_READS, "canonical", "billing", freshness),
                          description="SMT meter reads (daily usage CSV, monthly billing JSON): one row per ESIID, "
                                      "meter, channel, read period and source. Partitioned by the Central day "
                                      "the read period ends on.",
                          metadata={"dagster/column_schema": column_schema(billing_read),
                                    "dagster/table_name": "billing_read"}),
             dg.AssetSpec(RECONCILIATION, deps=[BILLING_READS, USAGE_INTERVALS], group_name=BILLING_GROUP,
-                         kinds={"pandas", "sql"},
+                         kinds={"pandas", "sql"}, **described(RECONCILIATION, "derived", "billing"),
                          description="Each billing read against the real intervals over the same local-time "
                                      "window: difference and match | mismatch | insufficient_intervals.",
                          metadata={"dagster/column_schema": column_schema(billing_reconciliation),

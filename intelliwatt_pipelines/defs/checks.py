@@ -17,13 +17,20 @@ from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
 from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
 from intelliwatt_pipelines.cdm.store import stored_intervals
 from intelliwatt_pipelines.cdm.tables import (
+    billing_read,
     billing_read_coverage,
     billing_reconciliation,
     daily_completeness,
     raw_file,
     raw_file_coverage,
 )
-from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.keys import (
+    BILLING_READS,
+    DAILY_COMPLETENESS,
+    RAW_FILES,
+    RECONCILIATION,
+    USAGE_INTERVALS,
+)
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
 from intelliwatt_pipelines.ingest.normalize import homes_covered
@@ -171,4 +178,54 @@ def billing_reconciliation_mismatches(context: dg.AssetCheckExecutionContext,
                   **({"mismatched_reads": dg.MetadataValue.md(table.to_markdown(index=False))} if bad else {})})
 
 
-ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, billing_reconciliation_mismatches]
+MAX_READ_DAYS = 62  # a monthly bill covers about 30 days; twice that is not one read period
+
+
+@dg.asset_check(asset=BILLING_READS, additional_deps=[RAW_FILES], blocking=False,
+                description="Billing reads this run wrote are plausible: kWh not negative, a period of at most "
+                            f"{MAX_READ_DAYS} days, and no two reads of one meter, channel and source overlapping "
+                            "(which would count the same energy twice).")
+@redacted_errors
+def billing_reads_plausible(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    touched = written_in_run(context, warehouse.engine(), billing=True)
+    c = billing_read.c
+    reads, bad = 0, []
+    with warehouse.engine().connect() as conn:
+        for esiids, first, last in grouped_windows(touched):
+            # reads ending up to MAX_READ_DAYS earlier too: an overlap with the read before the window shows
+            lo, _ = day_bounds_utc(first - dt.timedelta(days=MAX_READ_DAYS))
+            _, hi = day_bounds_utc(last)
+            frame = pd.read_sql(sa.select(c.esiid, c.meter, c.channel, c.source, c.read_start, c.read_end, c.kwh_total)
+                                .where(c.esiid.in_(esiids), c.read_end > lo.to_pydatetime(),
+                                       c.read_end <= hi.to_pydatetime()), conn)
+            reads += len(frame)
+            bad += implausible_reads(frame)
+    table = pd.DataFrame([(mask(e), m, ch, src, str(start), str(end), kwh, why) for e, m, ch, src, start, end, kwh, why
+                          in bad[:50]],
+                         columns=["esiid", "meter", "channel", "source", "read_start", "read_end", "kwh_total", "problem"])
+    return dg.AssetCheckResult(
+        passed=not bad, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"reads_checked": reads, "implausible_reads": len(bad),
+                  **({"implausible": dg.MetadataValue.md(table.to_markdown(index=False))} if bad else {})})
+
+
+def implausible_reads(frame: pd.DataFrame) -> list[tuple]:
+    """(esiid, meter, channel, source, start, end, kWh, problem) of each implausible read."""
+    if frame.empty:
+        return []
+    frame = frame.assign(read_start=pd.to_datetime(frame["read_start"], utc=True),
+                         read_end=pd.to_datetime(frame["read_end"], utc=True)).sort_values(
+        ["esiid", "meter", "channel", "source", "read_start"])
+    previous_end = frame.groupby(["esiid", "meter", "channel", "source"])["read_end"].shift()
+    problems = pd.Series("", index=frame.index)
+    problems[frame["kwh_total"] < 0] = "negative kWh"
+    problems[(frame["read_end"] - frame["read_start"]) > pd.Timedelta(days=MAX_READ_DAYS)] = \
+        f"period longer than {MAX_READ_DAYS} days"
+    problems[previous_end.notna() & (frame["read_start"] < previous_end)] = "overlaps the previous read"
+    hits = frame[problems != ""]
+    return [(*row, problems[i]) for i, row in zip(hits.index, hits[["esiid", "meter", "channel", "source", "read_start",
+                                                                      "read_end", "kwh_total"]].itertuples(index=False))]
+
+
+ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, billing_reconciliation_mismatches,
+              billing_reads_plausible]

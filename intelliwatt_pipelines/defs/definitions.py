@@ -1,6 +1,7 @@
 """Everything wired together from one Settings object (so tests can build their own)."""
 
 
+import datetime as dt
 import os
 
 import dagster as dg
@@ -20,12 +21,13 @@ from intelliwatt_pipelines.defs.assets import (
 )
 from intelliwatt_pipelines.defs.checks import (
     ALL_CHECKS,
+    billing_reads_plausible,
     billing_reconciliation_mismatches,
     daily_completeness_threshold,
     usage_intervals_schema,
 )
 from intelliwatt_pipelines.defs.logs import console_logger
-from intelliwatt_pipelines.defs.partitions import day_partitions
+from intelliwatt_pipelines.defs.partitions import day_partitions, partition_start
 from intelliwatt_pipelines.defs.rebuild import REBUILD_HOMES_JOB, build_rebuild_homes_job
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,
@@ -42,6 +44,7 @@ __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JO
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
 BILLING_REBUILD_JOB = "billing_rebuild_job"
+STATUS_PAGE = "/status"  # the API's status page (api/status_page.py)
 
 
 def _secret_safe(name: str, value: str):
@@ -54,8 +57,26 @@ def _secret(name: str):
     return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
+def delivery_freshness(settings: Settings) -> dg.FreshnessPolicy:
+    """Assets fed by deliveries warn after the usual delivery lag and fail after a margin more."""
+    lag = dt.timedelta(hours=settings.delivery_lag_hours)
+    return dg.FreshnessPolicy.time_window(warn_window=lag,
+                                          fail_window=lag + dt.timedelta(hours=settings.freshness_margin_hours))
+
+
+def api_links(settings: Settings) -> dict:
+    """Links from the asset pages to what the API draws (behind its keys: the links hold no ESIID)."""
+    base = settings.public_base_url or f"http://{settings.api_host}:{settings.api_port}"
+    return {"status_page": dg.MetadataValue.url(f"{base}{STATUS_PAGE}"),
+            "pictures": dg.MetadataValue.md(
+                f"Per home, with an API key: `{base}/api/v1/esiids/{{esiid}}/completeness.svg` (days by status) and "
+                f"`{base}/api/v1/esiids/{{esiid}}/usage-heatmap.svg` (kWh by hour and day). The "
+                f"[status page]({base}{STATUS_PAGE}) links them for the homes with gaps.")}
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
-    days = day_partitions(settings.partition_start)
+    days = day_partitions(partition_start(settings))
+    freshness = delivery_freshness(settings)
     ingest_job = dg.define_asset_job(
         INGEST_JOB, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
         description="Capture and normalize a batch of inbox files; one materialization per asset per Central "
@@ -68,13 +89,15 @@ def build_defs(settings: Settings) -> dg.Definitions:
         description="Rewrite days of intervals and completeness from the stored raw files: every home with raw "
                     "coverage, or the ESIIDs in the config (ops.usage_from_raw.config.esiids).")
     billing_job = dg.define_asset_job(
-        BILLING_REBUILD_JOB, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION),
+        BILLING_REBUILD_JOB, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION)
+        | dg.AssetSelection.checks(billing_reads_plausible, billing_reconciliation_mismatches),
         partitions_def=days,
         description="Rewrite billing reads ending on the selected days from the stored raw files, and "
                     "reconcile them with the intervals (ops.billing_from_raw.config.esiids to pick homes).")
     return dg.Definitions(
-        assets=[build_raw_files_asset(days), build_usage_asset(days, settings.backfill_days_per_run),
-                build_billing_asset(days, settings.backfill_days_per_run)],
+        assets=[build_raw_files_asset(days, freshness),
+                build_usage_asset(days, settings.backfill_days_per_run, freshness, api_links(settings)),
+                build_billing_asset(days, settings.backfill_days_per_run, freshness)],
         asset_checks=ALL_CHECKS,
         jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days)],
         loggers={"console": console_logger},

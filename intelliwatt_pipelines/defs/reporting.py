@@ -11,12 +11,11 @@ from collections.abc import Iterable
 import dagster as dg
 import pandas as pd
 
+from intelliwatt_pipelines.defs.keys import BILLING_READS, DAILY_COMPLETENESS, RECONCILIATION, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.versions import with_provenance
 from intelliwatt_pipelines.pii import mask
 
-USAGE_INTERVALS = dg.AssetKey("usage_intervals")
-DAILY_COMPLETENESS = dg.AssetKey("daily_completeness")
-BILLING_READS = dg.AssetKey("billing_reads")
-RECONCILIATION = dg.AssetKey("billing_reconciliation")
+__all__ = ["BILLING_READS", "DAILY_COMPLETENESS", "RECONCILIATION", "USAGE_INTERVALS"]
 
 WORST_HOMES = 5  # rows of the per-day "homes falling shortest" table
 STATUS_RANK = {"complete": 0, "partial": 1, "gaps": 2}  # a home's day is as bad as its worst series
@@ -115,5 +114,7 @@ def reconciliation_day_events(per_day: pd.DataFrame, valid_days: set[str], extra
 
 
 def log_events(context, events: list[dg.AssetMaterialization]) -> None:
+    """Log the day events with their provenance (code, data and input versions), as Dagster
+    records it for a MaterializeResult: without it every day looks stale after the next delivery."""
     for event in events:
-        context.log_event(event)
+        context.log_event(with_provenance(event, context.run_id))

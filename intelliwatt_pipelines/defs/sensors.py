@@ -48,14 +48,38 @@ def plan_requests(ready, state: SensorState, now: float, batch_files: int, sourc
     return requests
 
 
+DESCRIPTIONS = {
+    INBOX_SOURCE: "Takes new, complete files from the inbox folder and launches one run per batch. Needs "
+                  "INTELLIWATT_INBOX_DIR (an existing folder; default $INTELLIWATT_HOME/inbox). A file is taken once "
+                  "unchanged for INTELLIWATT_INBOX_MIN_AGE_SECONDS; INTELLIWATT_INBOX_BATCH_FILES files per run.",
+    SFTP_SOURCE: "Takes new, complete files from SMT's SFTP delivery and launches one run per batch. Needs "
+                 "INTELLIWATT_SFTP_HOST and INTELLIWATT_SFTP_USER (key: INTELLIWATT_SFTP_KEY_PATH or the SSH agent; "
+                 "server key: INTELLIWATT_SFTP_KNOWN_HOSTS); lists INTELLIWATT_SFTP_FOLDERS. Off unless a host is "
+                 "set; turned on without these settings it skips each tick saying what is missing.",
+}
+
+
+def not_ready(source: str, inbox: InboxResource, sftp: SftpResource) -> str | None:
+    """Why this sensor cannot list anything (a missing setting or folder), or None. A tick that
+    cannot work skips with this one line instead of failing with a traceback every 15 s."""
+    if source == SFTP_SOURCE:
+        missing = [name for name, value in (("INTELLIWATT_SFTP_HOST", sftp.host),
+                                            ("INTELLIWATT_SFTP_USER", sftp.username)) if not value.strip()]
+        if missing:
+            return f"SFTP is not configured: set {' and '.join(missing)} (see the README, SFTP delivery)"
+    elif not inbox.root.is_dir():
+        return f"the inbox folder {inbox.root} does not exist: create it or set INTELLIWATT_INBOX_DIR"
+    return None
+
+
 def build_inbox_sensor(job, source: str, default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     @dg.sensor(name=f"{source}_sensor" if source != INBOX_SOURCE else "inbox_sensor", job=job,
-               minimum_interval_seconds=15, default_status=default_status,
-               description=f"Takes new, complete files from the {'SFTP server' if source == SFTP_SOURCE else 'inbox folder'} "
-                           "and launches one run per batch of files.")
+               minimum_interval_seconds=15, default_status=default_status, description=DESCRIPTIONS[source])
     @redacted_errors
     def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, sftp: SftpResource,
                      warehouse: WarehouseResource):
+        if reason := not_ready(source, inbox, sftp):
+            return dg.SkipReason(reason)
         now = time.time()
         transport = transport_for(source, inbox, sftp)
         settings = sftp if source == SFTP_SOURCE else inbox
@@ -94,7 +118,8 @@ def build_upload_sensor(job, batch_files: int) -> dg.SensorDefinition:
     @dg.sensor(name="upload_sensor", job=job, minimum_interval_seconds=5,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Hands files uploaded through the API (already safe in the raw store) to "
-                           "ingest runs, in batches.")
+                           "ingest runs, in batches of INTELLIWATT_INBOX_BATCH_FILES. Needs only the warehouse "
+                           "(INTELLIWATT_WAREHOUSE_URL) the API writes to.")
     @redacted_errors
     def upload_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         now = time.time()
