@@ -19,9 +19,11 @@ from starlette.routing import Match
 
 from intelliwatt_pipelines.api import models, reads
 from intelliwatt_pipelines.api.auth import is_admin, require_admin, require_consumer
+from intelliwatt_pipelines.api.docs import add_docs
 from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
 from intelliwatt_pipelines.api.observability import RequestLog
+from intelliwatt_pipelines.api.picture_routes import router as picture_router
 from intelliwatt_pipelines.api.render import series_json
 from intelliwatt_pipelines.api.relay import (
     decode_inline,
@@ -29,6 +31,7 @@ from intelliwatt_pipelines.api.relay import (
     parse_inline,
     read_bounded,
     receive_multipart,
+    upload_status_for,
 )
 from intelliwatt_pipelines.api.timeparams import check_window, parse_day, parse_instant
 from intelliwatt_pipelines.bounds import METER_RE
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # No automatic slash redirects: Starlette builds them from the Host header, which the client
     # picks (an open redirect). _slash_redirect uses the configured public base URL instead.
     app = FastAPI(title="IntelliWatt Pipelines API", version="1.0.0", redirect_slashes=False,
+                  docs_url=None, redoc_url=None,  # add_docs serves both pages from local assets
                   description="Canonical smart-meter usage, read only through these versioned routes; "
                               "and the upload relay for SMT files.")
     app.state.settings = settings
@@ -104,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _billing_routes(app)
     _admin_routes(app)
     _upload_routes(app)
+    add_docs(app)
+    app.include_router(picture_router)  # pictures and the status page (for browsers)
     return app
 
 
@@ -290,19 +296,25 @@ MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-
         "role": {"type": "string", "enum": ["admin", "customer"]},
         "accountKey": {"type": "string", "maxLength": 200},
         "esiid": {"type": "string", "description": "For files that name no ESIID."},
-        "meter": {"type": "string"}}}}}}}
+        "meter": {"type": "string"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
+                   "description": "Optional: the file's SHA-256; the upload is refused if the bytes differ. "
+                                  "Sent before the file, it lets a renamed repeat through at the upload limit."}}}}}}}
 
 
 def _upload_routes(app: FastAPI) -> None:
     settings, engine, store = app.state.settings, app.state.engine, app.state.store
     limits = UploadLimits.from_settings(settings)
 
-    @app.post("/api/v1/uploads", status_code=202, response_model=models.UploadAccepted, responses=UPLOAD_ERRORS,
+    @app.post("/api/v1/uploads", status_code=202, response_model=models.UploadAccepted, responses={
+        **UPLOAD_ERRORS, 200: {"model": models.UploadAccepted, "description": "A repeat: this API key already "
+                               "uploaded these bytes for this account (upload_id is that upload; no limit used)"}},
               dependencies=[Depends(require_consumer), Depends(accepts_json)], openapi_extra=MULTIPART_BODY,
               tags=["uploads"])
     async def upload(request: Request):
         """Stream a usage file into the raw store; 202 with its raw_file id once the bytes are safe.
-        Fields: file, role (admin needs x-admin-token), accountKey, optional esiid and meter."""
+        Fields: file, role (admin needs x-admin-token), accountKey, optional esiid, meter and sha256.
+        The same file again from the same API key and account is a repeat: 200 with the earlier upload."""
         def authorize(role: str) -> None:
             if role == "admin" and not is_admin(request, request.headers.get("x-admin-token")):
                 raise ApiError(401, "unauthorized", "role admin needs a valid x-admin-token header")
@@ -325,9 +337,20 @@ def _upload_routes(app: FastAPI) -> None:
                                            limits)
         return _accepted(request, accepted)
 
+    @app.get("/api/v1/uploads/{upload_id}", response_model=models.UploadStatus, responses=ERRORS,
+             dependencies=[Depends(require_consumer), Depends(accepts_json)], tags=["uploads"])
+    def upload_status(request: Request, upload_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
+        """An upload made with this x-api-key (the admin token sees any): its status, rows and error.
+        Another key's upload is a 404, like one that does not exist."""
+        return render(upload_status_for(app.state.read_engine, request, upload_id), request)
+
 
 def _accepted(request: Request, accepted) -> Response:
     captured = accepted.captured
-    return render({"raw_file_id": captured.raw_file_id, "upload_id": accepted.upload_id, "sha256": captured.sha256,
-                   "size_bytes": accepted.size_bytes, "status": captured.status, "duplicate": not captured.new},
-                  request, 202)
+    # Built on the configured base URL, never the client-chosen Host header (relative without one).
+    status_url = f"{request.app.state.settings.public_base_url.rstrip('/')}/api/v1/uploads/{accepted.upload_id}"
+    response = render({"raw_file_id": captured.raw_file_id, "upload_id": accepted.upload_id, "sha256": captured.sha256,
+                       "size_bytes": accepted.size_bytes, "status": captured.status, "duplicate": not captured.new,
+                       "repeat": accepted.repeat, "status_url": status_url}, request, 200 if accepted.repeat else 202)
+    response.headers["Location"] = status_url
+    return response

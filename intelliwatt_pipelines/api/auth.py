@@ -19,7 +19,7 @@ ADMIN_TOKEN_HEADER = APIKeyHeader(name="x-admin-token", auto_error=False, scheme
                                   description="INTELLIWATT_ADMIN_TOKEN; also accepted on consumer routes.")
 
 
-def _matches(given: str | None, secrets) -> bool:
+def secret_matches(given: str | None, secrets) -> bool:
     if not given:
         return False
     given_bytes = given.encode("utf-8", "surrogateescape")
@@ -31,7 +31,7 @@ def _matches(given: str | None, secrets) -> bool:
 
 def is_admin(request: Request, token: str | None) -> bool:
     admin = request.app.state.settings.admin_token
-    return bool(admin) and _matches(token, [admin])
+    return bool(admin) and secret_matches(token, [admin])
 
 
 async def require_admin(request: Request, token: str | None = Security(ADMIN_TOKEN_HEADER)) -> None:
@@ -41,5 +41,5 @@ async def require_admin(request: Request, token: str | None = Security(ADMIN_TOK
 
 async def require_consumer(request: Request, key: str | None = Security(API_KEY_HEADER),
                      token: str | None = Security(ADMIN_TOKEN_HEADER)) -> None:
-    if not (_matches(key, request.app.state.settings.api_keys) or is_admin(request, token)):
+    if not (secret_matches(key, request.app.state.settings.api_keys) or is_admin(request, token)):
         raise ApiError(401, "unauthorized", "this route needs a valid x-api-key header")

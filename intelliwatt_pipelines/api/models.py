@@ -224,12 +224,54 @@ class RawFileDetail(RawFile):
 
 class UploadAccepted(BaseModel):
     raw_file_id: int
-    upload_id: int
+    upload_id: int = Field(description="Follow it at status_url. For a repeat, the earlier upload's id.")
     sha256: str
     size_bytes: int
     status: str = Field(description="received (the sensor ingests it next), or the status of identical bytes "
                                     "already stored.")
-    duplicate: bool
+    duplicate: bool = Field(description="These bytes were already stored (by any upload or the inbox).")
+    repeat: bool = Field(description="This API key already uploaded these bytes for this accountKey with the "
+                                     "same esiid/meter: nothing new was recorded and no upload limit was used "
+                                     "(HTTP 200 instead of 202). Never for the admin token.")
+    status_url: str = Field(description="GET it (same x-api-key) for the upload's progress; also in Location.")
+    corrId: str
+
+
+class UploadRows(BaseModel):
+    read: int | None
+    valid: int | None = Field(description="Rows that became intervals or reads (for a package: member files).")
+    invalid: int | None
+    skipped: int | None = Field(description="Rows with no reading, or exact duplicates.")
+
+
+class UploadMember(BaseModel):
+    """A file of an uploaded package (ZIP, PGP) first seen in it."""
+
+    filename: str
+    status: Literal["received", "normalized", "failed", "quarantined"]
+    rows: UploadRows | None
+    error: str | None
+
+
+class UploadStatus(BaseModel):
+    upload_id: int
+    raw_file_id: int
+    status: Literal["received", "processing", "normalized", "failed", "quarantined"] = Field(
+        description="received: waiting for the ingest; processing: a package's files are being taken; "
+                    "normalized: its rows are stored; failed: no rows came from it (see error); quarantined: "
+                    "a package that cannot be opened safely. Identical bytes share one raw file, so this is "
+                    "the status of the bytes, whoever sent them.")
+    filename: str = Field(description="As uploaded (sanitized).")
+    esiid: str | None = Field(description="As given with the upload.")
+    meter: str | None
+    size_bytes: int
+    sha256: str
+    received_at: dt.datetime
+    normalized_at: dt.datetime | None = Field(description="When its rows were last written.")
+    rows: UploadRows | None = Field(description="Null until processed.")
+    error: str | None = Field(description="Why it failed, or invalid rows tolerated; ESIIDs other than the one "
+                                          "given are masked.")
+    members: list[UploadMember] = Field(description="For a package, its files; empty otherwise.")
     corrId: str
 
 

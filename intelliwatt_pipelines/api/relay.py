@@ -2,7 +2,8 @@
 
 Multipart bodies are parsed as they arrive; the file part goes straight into a hashing spool on the
 raw store's file system, so when the last byte is in, keeping it is an fsync and a rename. The
-limits (size, upload rates) are checked as early as the body allows.
+limits (size, upload rates) are checked as early as the body allows. The uploader can then follow
+its upload with ``upload_status_for``.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from intelliwatt_pipelines.ingest.uploads import (
     check_quota,
     key_hash,
     normalize_account_key,
+    upload_status,
 )
 
-FIELDS = ("role", "accountKey", "esiid", "meter")
+FIELDS = ("role", "accountKey", "esiid", "meter", "sha256")
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 FIELD_MAX_BYTES = 256
 OTHER_PARTS_MAX_BYTES = 64 << 10  # parts with names we do not use are read and dropped, up to this
 MAX_PARTS = 16
@@ -149,6 +152,14 @@ def upload_meta(fields: dict[str, str], filename: str, via: str, corr_id: str, k
                       correlation_id=corr_id, key_hash=key)
 
 
+def declared_sha256(fields: dict[str, str]) -> str | None:
+    """The optional sha256 field: the file's hash as the client computed it (checked against the bytes)."""
+    value = fields.get("sha256") or None
+    if value is not None and not SHA256_RE.match(value):
+        raise ApiError(422, "invalid_parameter", "sha256: must be 64 hexadecimal digits")
+    return value.lower() if value else None
+
+
 async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limits: UploadLimits, engine):
     """Stream a multipart upload into a spool. Returns (spooled, head, meta); the caller keeps it."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
@@ -167,7 +178,9 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
                 # The fields came first: refuse before the bytes are read, not after.
                 meta = upload_meta(form.fields, form.filename, "multipart", corr, key)
                 authorize(meta.role)
-                await run_in_threadpool(check_quota, engine, meta, limits)
+                # At the limit, what may be a repeat (same sha256 declared, else same file name) reads
+                # on: a repeat takes no slot, and only its bytes tell.
+                await run_in_threadpool(check_quota, engine, meta, limits, declared_sha256(form.fields))
                 checked = True
         parser.finalize()
         if not form.ended:  # python-multipart's finalize() does not check this itself
@@ -178,7 +191,11 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
             raise ApiError(422, "invalid_body", "file: is empty")
         meta = upload_meta(form.fields, form.filename, "multipart", corr, key)
         authorize(meta.role)
-        return await run_in_threadpool(form.spool.finish), form.head, meta  # the fsync off the event loop
+        declared = declared_sha256(form.fields)
+        spooled = await run_in_threadpool(form.spool.finish)  # the fsync off the event loop
+        if declared and declared != spooled[1]:
+            raise ApiError(422, "invalid_body", "sha256: does not match the file received (sent whole?)")
+        return spooled, form.head, meta
     except MultipartParseError as exc:
         form.discard()
         raise ApiError(422, "invalid_body", f"malformed multipart body: {exc}") from None
@@ -242,3 +259,13 @@ def keep_inline(engine, store, data: bytes, payload: InlineUpload, corr_id: str,
     meta = UploadMeta(role="admin", account_key=account, filename=safe_filename(payload.filename),
                       via="inline", esiid=payload.esiid, meter=payload.meter, correlation_id=corr_id)
     return accept_upload(engine, store, spooled, data[:HEAD_BYTES], meta, limits)
+
+
+def upload_status_for(engine, request: Request, upload_id: int) -> dict:
+    """The status of an upload the caller made; 404 alike when there is none and when another API key
+    made it (a 403 would tell that it exists)."""
+    with engine.connect() as conn:
+        found = upload_status(conn, upload_id, presented_key_hash(request))
+    if found is None:
+        raise ApiError(404, "not_found", f"no upload {upload_id} made with this API key")
+    return found

@@ -90,6 +90,9 @@ daily_completeness = sa.Table(
     sa.Column("completeness", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.CheckConstraint("status IN ('complete', 'partial', 'gaps')", name="ck_daily_completeness_status"),
+    # the status page's homes with gaps (0007): only the gap rows, however many complete days there are
+    sa.Index("ix_daily_completeness_gaps", "local_date", "esiid", sqlite_where=sa.text("status = 'gaps'"),
+             postgresql_where=sa.text("status = 'gaps'")),
 )
 
 # Which raw files hold which series and local days: the index a backfill uses to rebuild from raw.

@@ -44,7 +44,7 @@ __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JO
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
 BILLING_REBUILD_JOB = "billing_rebuild_job"
-STATUS_PAGE = "/status"  # the API's status page (api/status_page.py)
+STATUS_PAGE = "/api/v1/admin/status"  # the API's status page (api/picture_routes.py)
 
 
 def _secret_safe(name: str, value: str):

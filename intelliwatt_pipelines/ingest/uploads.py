@@ -6,6 +6,9 @@ choose freely: the API key it authenticated with, the account key normalized (so
 invisible characters give no fresh quota) and the ESIIDs the file concerns. The check and the insert
 happen in one transaction, serialized per limit key, so two concurrent uploads cannot both take the
 last slot of any limit.
+
+A repeat (the same bytes from the same API key for the same account, with the same ESIID/meter
+given) is answered with the first such upload: no new row, so it takes no slot of any limit.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from intelliwatt_pipelines.cdm.tables import raw_file, upload, upload_esiid
 from intelliwatt_pipelines.config import current
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.ingest.capture import Captured, register
+from intelliwatt_pipelines.ingest.inbox import PACKAGE_MEMBER_SEPARATOR
+from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import smt_billing, smt_interval, smt_simple
 from intelliwatt_pipelines.sources.detect import detect_kind, esiid_from_filename
@@ -91,6 +96,7 @@ class Accepted:
     upload_id: int
     captured: Captured
     size_bytes: int
+    repeat: bool = False  # upload_id is this key's earlier upload of the same request; nothing was recorded
 
 
 def normalize_account_key(account_key: str) -> str:
@@ -246,11 +252,38 @@ def concerned_esiids(path: str, kind: str, meta: UploadMeta) -> list[str]:
     return sorted(_given_esiids(meta) | esiids_in_file(path, kind))
 
 
-def check_quota(engine: sa.Engine, meta: UploadMeta, limits: UploadLimits) -> None:
+def check_quota(engine: sa.Engine, meta: UploadMeta, limits: UploadLimits, sha256: str | None = None) -> None:
     """Raise RateLimited if an upload like this has no slot left now (a read-only early check, before
-    the file's bytes are in: only the ESIIDs given or in the file name count here)."""
+    the file's bytes are in: only the ESIIDs given or in the file name count here). What may be a
+    repeat passes (a repeat takes no slot): the declared ``sha256``, else the file name, of an earlier
+    upload; accept_upload decides on the bytes once they are in."""
     with engine.connect() as conn:
-        _enforce(conn, _rules(meta, sorted(_given_esiids(meta)), limits), dt.datetime.now(dt.timezone.utc))
+        try:
+            _enforce(conn, _rules(meta, sorted(_given_esiids(meta)), limits), dt.datetime.now(dt.timezone.utc))
+        except RateLimited:
+            if _earlier(conn, meta, sha256) is None:
+                raise
+
+
+def _earlier(conn: sa.Connection, meta: UploadMeta, sha: str | None):
+    """The first upload with the same API key, account and ESIID/meter given, of these bytes (or,
+    ``sha`` None, under the same file name: one it may repeat), or None. Only customer uploads with an
+    API key repeat: the admin token is no one caller's identity, and an admin sending known bytes
+    again means it (each is recorded, as before)."""
+    if meta.key_hash is None or meta.role != "customer":
+        return None
+    u, r = upload.c, raw_file.c
+
+    def same(column, value):
+        return column.is_(None) if value is None else column == value
+
+    return conn.execute(
+        sa.select(u.id, u.size_bytes, r.id.label("raw_file_id"), r.status)
+        .join(raw_file, r.id == u.raw_file_id)
+        .where(r.sha256 == sha if sha else u.filename == meta.filename, u.key_hash == meta.key_hash,
+               u.role == "customer", u.account_hash == account_hash(meta.account_key), same(u.esiid, meta.esiid),
+               same(u.meter, meta.meter))
+        .order_by(u.id).limit(1)).first()
 
 
 def accept_upload(engine: sa.Engine, store: RawStore, spooled: tuple[str, str, int], head: bytes, meta: UploadMeta,
@@ -258,6 +291,7 @@ def accept_upload(engine: sa.Engine, store: RawStore, spooled: tuple[str, str, i
     """Take a slot of every limit, keep the spooled bytes in the raw store and register them, all or nothing.
 
     The temp file is consumed either way. Raises RateLimited (nothing kept) when a limit has no slot left.
+    A repeat returns the earlier upload (``repeat=True``) whatever the limits say.
     """
     tmp, sha, size = spooled
     try:
@@ -265,7 +299,10 @@ def accept_upload(engine: sa.Engine, store: RawStore, spooled: tuple[str, str, i
         esiids = concerned_esiids(tmp, kind, meta)  # before the locks: reading is the slow part
         rules = _rules(meta, esiids, limits)
         with _serialized(engine), engine.begin() as conn:
-            _lock(conn, rules)
+            _lock(conn, rules)  # a repeat racing its original waits for it here (same key and account)
+            if (earlier := _earlier(conn, meta, sha)) is not None:  # before the limits: a repeat takes no slot
+                return Accepted(earlier.id, Captured(earlier.raw_file_id, sha, earlier.status, new=False),
+                                earlier.size_bytes, repeat=True)
             now = dt.datetime.now(dt.timezone.utc)
             _enforce(conn, rules, now)
             _, _, uri = store.put_spooled(tmp, sha, size)
@@ -317,6 +354,51 @@ def pending_uploads(engine: sa.Engine, limit: int = 10_000) -> list[tuple[int, i
         rows = conn.execute(sa.select(r.id, r.size_bytes).where(
             r.id.in_(uploaded), r.status == "received", r.parent_id.is_(None)).order_by(r.id).limit(limit)).all()
     return [(row.id, row.size_bytes) for row in rows]
+
+
+_ROWS = (raw_file.c.rows_read, raw_file.c.rows_valid, raw_file.c.rows_invalid, raw_file.c.rows_skipped)
+
+
+def upload_status(conn: sa.Connection, upload_id: int, key: str | None) -> dict | None:
+    """What the caller may see of one upload; None when it made no such upload with its API key (``key``
+    None: the admin token, which sees every upload). The status is the raw file's, ``processing``
+    while a package's members are being taken. Names are the caller's own (its file name, the
+    members of its package); errors show no ESIID it did not give: the raw file is shared by every
+    upload of its bytes, and its error may name one another upload bound it to."""
+    u, r = upload.c, raw_file.c
+    query = (sa.select(u.id, u.raw_file_id, u.filename, u.esiid, u.meter, u.size_bytes, u.received_at,
+                       r.filename.label("raw_filename"), r.sha256, r.status, r.error, r.normalized_at,
+                       *_ROWS)
+             .join(raw_file, r.id == u.raw_file_id).where(u.id == upload_id))
+    if key is not None:
+        query = query.where(u.key_hash == key)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    members = conn.execute(sa.select(r.filename, r.status, r.error, *_ROWS)  # first seen in this package
+                           .where(r.parent_id == row.raw_file_id).order_by(r.id)).all()
+    prefix = row.raw_filename + PACKAGE_MEMBER_SEPARATOR
+    return {"upload_id": row.id, "raw_file_id": row.raw_file_id,
+            "status": "processing" if row.status == "received" and members else row.status,
+            "filename": row.filename, "esiid": row.esiid, "meter": row.meter, "size_bytes": row.size_bytes,
+            "sha256": row.sha256, "received_at": row.received_at, "normalized_at": row.normalized_at,
+            "rows": _rows(row), "error": _readable(row.error, row.esiid),
+            "members": [{"filename": m.filename.removeprefix(prefix), "status": m.status, "rows": _rows(m),
+                         "error": _readable(m.error, row.esiid)} for m in members]}
+
+
+def _rows(row) -> dict | None:
+    if row.rows_read is None:
+        return None  # not processed yet
+    return {"read": row.rows_read, "valid": row.rows_valid, "invalid": row.rows_invalid, "skipped": row.rows_skipped}
+
+
+def _readable(text: str | None, given: str | None) -> str | None:
+    """An error as the uploader may read it: ESIIDs masked, but the one it gave itself."""
+    if not text:
+        return None
+    shown = redact(text)
+    return shown.replace(mask(given), given) if given else shown
 
 
 class _serialized:
