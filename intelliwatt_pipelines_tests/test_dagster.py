@@ -279,8 +279,9 @@ def test_rebuild_homes_job_restores_one_home_and_leaves_the_others(settings, ins
     run = instance.get_run_by_id(result.run_id)
     assert run.tags["intelliwatt/esiid"].startswith("esiid#") and "10443720009990001" not in str(run.tags)
     events = events_in_run(instance, result.run_id)
-    for asset in ("usage_intervals", "daily_completeness", "billing_reads"):
+    for asset in ("usage_intervals", "daily_completeness"):
         assert sorted(events[asset]) == ["2025-11-01", "2025-11-02", "2025-11-03"], asset
+    assert "billing_reads" not in events  # an interval file holds no reads: no day claims any
 
 
 @pytest.mark.parametrize("config, message", [

@@ -178,8 +178,8 @@ def test_two_concurrent_ingests_over_one_inbox_process_each_file_once(tmp_path, 
     assert sum(taken) == len(rows), metas  # each file normalized once, by one of them
     assert sum(m["files_already_known"] for m in metas) == 0, metas  # and not even read by the other
     assert [m["files_skipped"] for m in metas] == taken[::-1], metas  # each skipped what the other took
-    said = sorted(err.count(f".csv: {SKIPPED_REASON}") for _, err in outputs)
-    assert said == sorted(taken), said  # and said so in its log, once per file skipped
+    said = sorted(out.count(f".csv: {SKIPPED_REASON}") for out, _ in outputs)
+    assert said == sorted(taken), said  # and said so in its output, once per file skipped
     with engine.connect() as conn:
         statuses = conn.execute(sa.select(raw_file.c.status, sa.func.count()).group_by(raw_file.c.status)).all()
         stored = conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar_one()

@@ -3,8 +3,9 @@
 The Launchpad shows its config as a form (ESIIDs, first and last Central day); ``intelliwatt backfill
 --esiid … --start … --end …`` launches the same job. The run carries the masked ESIID as a tag, so the
 Runs page filters everything done to a home, and every day it rebuilt gets a materialization of
-usage_intervals, daily_completeness and billing_reads, and of billing_reconciliation where the homes
-have reads that day (so the rebuild shows in each day's history).
+usage_intervals and daily_completeness where the homes have a series that day, and of billing_reads and
+billing_reconciliation where they have reads (so the rebuild shows in each day's history; a day without
+rows gets no materialization).
 """
 
 import datetime as dt
@@ -23,8 +24,6 @@ from intelliwatt_pipelines.defs.assets import (
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.reporting import (
     BILLING_READS,
-    DAILY_COMPLETENESS,
-    USAGE_INTERVALS,
     combined_by_day,
     log_events,
     reconciliation_day_events,
@@ -93,19 +92,20 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
 
 def report_rebuilt_days(context, days_def, homes: list[str], start: dt.date, end: dt.date,
                         usage: RebuildTotals, billing: RebuildTotals) -> None:
-    """One materialization per asset per rebuilt day, so each day's history shows the rebuild."""
+    """One materialization per asset per rebuilt day that holds rows, so each day's history shows the
+    rebuild. A day none of these homes has a series (or a read) on gets none: a materialization
+    would claim data the warehouse does not hold."""
     valid = set(days_def.get_partition_keys())
     days = [d for d in (str(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)) if d in valid]
     extra = {"rebuilt_homes": len(homes), "esiids": ", ".join(mask(e) for e in homes[:20])}
     completeness = pd.concat(usage.home_days, ignore_index=True) if usage.home_days else pd.DataFrame()
     events = usage_day_events(completeness, {}, valid, extra)
-    reported = {e.partition for e in events}
-    # a day none of these homes has a series on still shows the rebuild, with no homes
-    events += [dg.AssetMaterialization(key, partition=d, metadata={**extra, "homes": 0})
-               for d in days if d not in reported for key in (USAGE_INTERVALS, DAILY_COMPLETENESS)]
-    events += [dg.AssetMaterialization(BILLING_READS, partition=d, metadata=extra) for d in days]
-    # the billing rebuild ran last and reconciled every read of these days again
-    events += reconciliation_day_events(combined_by_day(billing.reconciliation), valid, extra)
+    # the billing rebuild ran last and reconciled every stored read of these days: one row per read
+    per_day = combined_by_day(billing.reconciliation)
+    events += [dg.AssetMaterialization(BILLING_READS, partition=str(row.local_date), metadata={
+        "homes": int(row.homes), "reads": int(row.reads), **extra})
+        for row in per_day.itertuples(index=False) if str(row.local_date) in valid]
+    events += reconciliation_day_events(per_day, valid, extra)
     log_events(context, events)
     if outside := (end - start).days + 1 - len(days):
         context.log.warning(f"{outside} day(s) outside the partition range were rebuilt but are not partitions")
