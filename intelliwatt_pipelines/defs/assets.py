@@ -310,6 +310,16 @@ def rebuild_homes(context, homes: list[str], rebuild, *, keep_home_days: bool = 
     return totals
 
 
+def nothing_stored(context, totals: RebuildTotals, start, end) -> bool:
+    """True (and says so) when no raw file covers these homes and days and no row was there: the
+    run then records no materialization, so a backfill of empty days leaves them empty in the UI."""
+    if totals.raw_file_ids or totals.rows_deleted:
+        return False
+    context.log.warning(f"no stored raw data for {len(totals.homes)} home(s) on {start}..{end}: nothing to "
+                        "rebuild, no materialization recorded")
+    return True
+
+
 def usage_rebuild(rules: IngestRulesResource, engine: sa.Engine, store, start, end):
     """``rebuild(esiids)`` of intervals and completeness on [start, end] under the ingest rules."""
     return lambda esiids: rebuild_homes_days(engine, store, esiids, start, end,
@@ -331,6 +341,7 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int,
         name="usage_from_raw",
         specs=[
             dg.AssetSpec(USAGE_INTERVALS, deps=[RAW_FILES], group_name=GROUP, kinds={"pandas", "sql"},
+                         skippable=True,
                          **described(USAGE_INTERVALS, "canonical", "usage", freshness),
                          description="Canonical 15-minute (or coarser) usage intervals per ESIID, meter and "
                                      "channel, UTC-keyed and revision-aware. Partitioned by Central day; "
@@ -339,6 +350,7 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int,
                          metadata={"dagster/column_schema": column_schema(usage_interval),
                                    "dagster/table_name": "usage_interval", **(links or {})}),
             dg.AssetSpec(DAILY_COMPLETENESS, deps=[USAGE_INTERVALS], group_name=GROUP, kinds={"pandas", "sql"},
+                         skippable=True,
                          **described(DAILY_COMPLETENESS, "canonical", "usage"),
                          description="Per ESIID, meter, channel and Central day: expected vs found intervals "
                                      "(96/92/100), estimated and filled counts, kWh, and a status.",
@@ -357,6 +369,8 @@ def build_usage_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: int,
         start, end = day_range(context.partition_keys)
         homes = selected_homes(config, engine, start, end)
         totals = rebuild_homes(context, homes, usage_rebuild(rules, engine, store, start, end))
+        if nothing_stored(context, totals, start, end):
+            return
         # the intervals under billing reads changed: their reconciliation was recomputed too
         log_events(context, reconciliation_day_events(combined_by_day(totals.reconciliation),
                                                       set(context.partition_keys), {"rebuilt": True}))
@@ -374,6 +388,7 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         name="billing_from_raw",
         specs=[
             dg.AssetSpec(BILLING_READS, deps=[RAW_FILES], group_name=BILLING_GROUP, kinds={"pandas", "sql"},
+                         skippable=True,
                          **described(BILLING_READS, "canonical", "billing", freshness),
                          description="SMT meter reads (daily usage CSV, monthly billing JSON): one row per ESIID, "
                                      "meter, channel, read period and source. Partitioned by the Central day "
@@ -381,6 +396,7 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
                          metadata={"dagster/column_schema": column_schema(billing_read),
                                    "dagster/table_name": "billing_read"}),
             dg.AssetSpec(RECONCILIATION, deps=[BILLING_READS, USAGE_INTERVALS], group_name=BILLING_GROUP,
+                         skippable=True,
                          kinds={"pandas", "sql"}, **described(RECONCILIATION, "derived", "billing"),
                          description="Each billing read against the real intervals over the same local-time "
                                      "window: difference and match | mismatch | insufficient_intervals.",
@@ -400,6 +416,8 @@ def build_billing_asset(days_def: dg.DailyPartitionsDefinition, days_per_run: in
         with_reads = BILLING_READS in context.selected_asset_keys
         homes = selected_homes(config, engine, start, end, billing=True)
         totals = rebuild_homes(context, homes, billing_rebuild(rules, engine, store, start, end, reads=with_reads))
+        if nothing_stored(context, totals, start, end):
+            return
         if with_reads:
             yield dg.MaterializeResult(asset_key=BILLING_READS, metadata=totals.metadata())
         if RECONCILIATION in context.selected_asset_keys:

@@ -17,18 +17,26 @@ inputs written by the same run are recorded without an event pointer: the run wr
 import hashlib
 
 import dagster as dg
-from dagster._core.definitions.data_version import (
-    CODE_VERSION_TAG,
-    DATA_VERSION_TAG,
-    NULL_EVENT_POINTER,
-    get_input_data_version_tag,
-    get_input_event_pointer_tag,
-)
 
 from intelliwatt_pipelines.cdm import billing, completeness, normalize
 from intelliwatt_pipelines.defs.keys import BILLING_READS, DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
 from intelliwatt_pipelines.ingest import capture
 from intelliwatt_pipelines.sources import detect, green_button, smt_billing, smt_interval, smt_simple
+
+# The tags Dagster stores a materialization's provenance in (its event-log format; a test checks them
+# against Dagster's own constants, which are not public API).
+CODE_VERSION_TAG = "dagster/code_version"
+DATA_VERSION_TAG = "dagster/data_version"
+NULL_EVENT_POINTER = "NULL"
+
+
+def input_data_version_tag(key: dg.AssetKey) -> str:
+    return f"dagster/input_data_version/{key.to_user_string()}"
+
+
+def input_event_pointer_tag(key: dg.AssetKey) -> str:
+    return f"dagster/input_event_pointer/{key.to_user_string()}"
+
 
 # What each asset is built from: (label, module holding the version constant, constant name).
 _BUILT_FROM = {
@@ -68,10 +76,10 @@ def provenance_tags(key: dg.AssetKey, partition: str, run_id: str) -> dict[str, 
     tags = {CODE_VERSION_TAG: code_version(key), DATA_VERSION_TAG: day_data_version(key, partition, run_id)}
     for parent in INPUTS[key]:
         if parent == RAW_FILES:
-            tags[get_input_data_version_tag(parent)] = raw_data_version().value
+            tags[input_data_version_tag(parent)] = raw_data_version().value
         else:
-            tags[get_input_data_version_tag(parent)] = day_data_version(parent, partition, run_id)
-        tags[get_input_event_pointer_tag(parent)] = NULL_EVENT_POINTER
+            tags[input_data_version_tag(parent)] = day_data_version(parent, partition, run_id)
+        tags[input_event_pointer_tag(parent)] = NULL_EVENT_POINTER
     return tags
 
 
