@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+# SMT reports local days in US Central time; days, partitions and reading windows follow it.
+CENTRAL_TZ = "America/Chicago"
+
 # One interval's energy at or above this is a typo, not a reading (a large home draws < 100 kWh/15 min).
 MAX_INTERVAL_KWH = 1_000.0
 

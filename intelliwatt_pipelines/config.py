@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from intelliwatt_pipelines import bounds
 from intelliwatt_pipelines.esiid import ESIID_RE
 
-CENTRAL_TZ = "America/Chicago"
+CENTRAL_TZ = bounds.CENTRAL_TZ  # stated once, in bounds; kept here for its importers
 # Which source's value a slot keeps when several deliver it (see cdm/precedence.py).
 DEFAULT_SOURCE_PRECEDENCE = "smt:actual,csv:actual,green_button:*,*:estimated"
 PREFIX = "INTELLIWATT_"
@@ -85,10 +85,23 @@ def _day(value: str) -> str:
     return value
 
 
-def _precedence(value: str) -> str:
-    from intelliwatt_pipelines.cdm.precedence import Precedence  # imports this module
+def precedence_patterns(text: str) -> tuple[tuple[str, str], ...]:
+    """``source:quality`` items of a precedence list; here, not in cdm/precedence.py, so that the
+    setting is checked without config importing cdm (cdm imports config)."""
+    patterns = []
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        source, sep, quality = item.partition(":")
+        if not sep or not source or quality not in ("*", "actual", "estimated"):
+            raise ValueError(f"source precedence item {item!r} is not source:quality (quality actual, "
+                             "estimated or *; source a name or *)")
+        patterns.append((source, quality))
+    return tuple(patterns)
 
-    Precedence.parse(value)
+
+def _precedence(value: str) -> str:
+    precedence_patterns(value)
     return value
 
 

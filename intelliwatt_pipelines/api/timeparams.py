@@ -7,7 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from intelliwatt_pipelines.api.errors import ApiError
-from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.model import CENTRAL_TZ
 
 CENTRAL = ZoneInfo(CENTRAL_TZ)
 UTC = dt.timezone.utc

@@ -23,7 +23,7 @@ from intelliwatt_pipelines.cdm.tables import (
     billing_reconciliation,
     usage_interval,
 )
-from intelliwatt_pipelines.sources.smt_billing import BILLING_COLUMNS, BILLING_KEY
+from intelliwatt_pipelines.model import BILLING_COLUMNS, BILLING_KEY
 
 # Bump on a change to read precedence and reconciliation: the assets built with it show
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).

@@ -7,8 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from intelliwatt_pipelines.config import CENTRAL_TZ
-from intelliwatt_pipelines.sources.frames import INTERVAL_COLUMNS, typed_frame
+from intelliwatt_pipelines.model import CENTRAL_TZ, INTERVAL_COLUMNS, typed_frame
 
 # Bump on a change to placeholders, newest revision per key and local days: the assets built with it show
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).

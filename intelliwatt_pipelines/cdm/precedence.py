@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.config import DEFAULT_SOURCE_PRECEDENCE as DEFAULT
+from intelliwatt_pipelines.config import precedence_patterns
 
 
 @dataclass(frozen=True)
@@ -23,16 +24,7 @@ class Precedence:
 
     @classmethod
     def parse(cls, text: str = DEFAULT) -> Precedence:
-        patterns = []
-        for item in (p.strip() for p in text.split(",")):
-            if not item:
-                continue
-            source, sep, quality = item.partition(":")
-            if not sep or not source or quality not in ("*", "actual", "estimated"):
-                raise ValueError(f"source precedence item {item!r} is not source:quality (quality actual, "
-                                 "estimated or *; source a name or *)")
-            patterns.append((source, quality))
-        return cls(tuple(patterns))
+        return cls(precedence_patterns(text))
 
     @property
     def last(self) -> int:

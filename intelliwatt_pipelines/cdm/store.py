@@ -21,7 +21,7 @@ from intelliwatt_pipelines.cdm.completeness import COLUMNS as COMPLETENESS_COLUM
 from intelliwatt_pipelines.cdm.completeness import AGGREGATES, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
 from intelliwatt_pipelines.cdm.pgcopy import PG_EPOCH_US, binary_payload, read_fixed, unix_us
-from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.model import CENTRAL_TZ
 from intelliwatt_pipelines.cdm.normalize import (
     QUALITY_RANK, SERIES, day_bounds_utc, local_dates, newest_per_key, touched_days,
 )

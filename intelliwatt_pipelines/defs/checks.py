@@ -35,7 +35,7 @@ from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, WarehouseResource
 from intelliwatt_pipelines.ingest.normalize import homes_covered
 from intelliwatt_pipelines.pii import mask
-from intelliwatt_pipelines.sources.frames import typed_frame
+from intelliwatt_pipelines.model import typed_frame
 
 RANGE_START, RANGE_END, PARTITION = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end",
                                      "dagster/partition")

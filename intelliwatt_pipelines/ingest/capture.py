@@ -12,14 +12,23 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.store import dialect_insert
 from intelliwatt_pipelines.cdm.tables import raw_file
+from intelliwatt_pipelines.ingest.unpack import package_kind
 from intelliwatt_pipelines.rawstore import RawStore
-from intelliwatt_pipelines.sources.detect import detect_kind
+from intelliwatt_pipelines.sources import detect
 
 # Bump on a change to how bytes are stored and registered: the assets built with it show
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
 CAPTURE_VERSION = "1"
 
 HEAD_BYTES = 4096
+
+
+def detect_kind(head: bytes, filename: str = "") -> str:
+    """The file kind: ``pgp_package``/``zip_package`` for a package (unpacking is ingest's job, so the
+    parsers in ``sources`` never see one), else what ``sources.detect`` recognizes."""
+    if package := package_kind(head, filename):
+        return f"{package}_package"
+    return detect.detect_kind(head, filename)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.normalize import SERIES, add_placeholders, day_bounds_utc, local_dates, touched_days
 from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, raw_file_coverage, upload, usage_interval
+from intelliwatt_pipelines.ingest.capture import detect_kind
 from intelliwatt_pipelines.ingest.sidecar import SidecarHint, stored_hint
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file
 from intelliwatt_pipelines.sources import smt_interval
-from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, detect_kind, esiid_from_filename, meter_from_filename
+from intelliwatt_pipelines.sources.detect import USAGE_SOURCES, esiid_from_filename, meter_from_filename
 from intelliwatt_pipelines.sources.frames import ReadingWindow, SpanTracker
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 

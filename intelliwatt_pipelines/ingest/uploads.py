@@ -31,12 +31,12 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm.tables import raw_file, upload, upload_esiid
 from intelliwatt_pipelines.config import current
 from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.capture import Captured, register
+from intelliwatt_pipelines.ingest.capture import Captured, detect_kind, register
 from intelliwatt_pipelines.ingest.inbox import PACKAGE_MEMBER_SEPARATOR
 from intelliwatt_pipelines.pii import mask, redact
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import smt_billing, smt_interval, smt_simple
-from intelliwatt_pipelines.sources.detect import detect_kind, esiid_from_filename
+from intelliwatt_pipelines.sources.detect import esiid_from_filename
 
 UPLOAD_SOURCE = "upload"
 _SQLITE_LOCK = threading.Lock()  # SQLite (one embedded API process) serializes in-process

@@ -55,11 +55,9 @@ def _kind(header: str, filename: str = "") -> str:
 
 
 def detect_kind(head: bytes, filename: str = "") -> str:
-    """The file kind from its first bytes and name, without parsing; ``unknown`` when nothing matches."""
-    from intelliwatt_pipelines.ingest.unpack import package_kind
+    """The file kind from its first bytes and name, without parsing; ``unknown`` when nothing matches.
 
-    if package := package_kind(head, filename):
-        return f"{package}_package"
+    Packages (PGP, ZIP) are ingest's business: ``ingest.capture.detect_kind`` checks for them first."""
     text = head[:4096].decode("utf-8-sig", errors="replace")
     if green_button.matches(text):
         return green_button.KIND

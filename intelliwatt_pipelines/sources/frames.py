@@ -11,14 +11,10 @@ import numpy as np
 import pandas as pd
 
 from intelliwatt_pipelines import bounds, pii
-from intelliwatt_pipelines.config import CENTRAL_TZ
 from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.model import CENTRAL_TZ, by_unique
 from intelliwatt_pipelines.sources.errors import ParseError
 
-# esiid, meter, channel identify a series; ts_utc is the interval start (UTC).
-INTERVAL_COLUMNS = [
-    "esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality", "revised_at",
-]
 SERIES_COLUMNS = ["esiid", "meter", "channel"]
 UNKNOWN_METER = "unknown"
 INTERVAL_LENGTHS = (5, 15, 30, 60)
@@ -110,19 +106,6 @@ class ParsedIntervals:
         return len(self.frame)
 
 
-def typed_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Coerce to the canonical dtypes (strings as str, times as UTC datetimes)."""
-    out = pd.DataFrame(index=df.index)
-    for col in ("esiid", "meter", "channel", "quality"):
-        # few distinct values per file: convert those, not every row
-        out[col] = by_unique(df[col], lambda s: s.astype(str)) if len(df) else pd.Series([], dtype=str)
-    out["ts_utc"] = pd.to_datetime(df["ts_utc"], utc=True).astype("datetime64[us, UTC]")
-    out["interval_minutes"] = df["interval_minutes"].astype("int64")
-    out["kwh"] = unsigned_zero(df["kwh"].astype("float64"))
-    out["revised_at"] = pd.to_datetime(df["revised_at"], utc=True).astype("datetime64[us, UTC]")
-    return out[INTERVAL_COLUMNS].reset_index(drop=True)
-
-
 def decode_text(data: bytes) -> str:
     """Vendor CSVs are UTF-8 (sometimes with a BOM). Anything else is not a usage file."""
     if b"\x00" in data[:65536]:
@@ -176,15 +159,6 @@ def clean_cells(raw: pd.DataFrame) -> pd.DataFrame:
     for col in raw.columns:
         raw[col] = by_unique(raw[col], lambda s: s.str.strip())
     return raw
-
-
-def by_unique(values: pd.Series, func) -> pd.Series:
-    """``func`` (Series -> Series of the same length) applied once per distinct value and spread
-    back over ``values``. Vendor files repeat their ESIID, dates, clock times and flags on every row,
-    so this does per-row string work on a few hundred values instead of tens of thousands."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    result = func(pd.Series(uniques, dtype=values.dtype))
-    return result.take(codes).set_axis(values.index)
 
 
 class Problems:
@@ -258,11 +232,6 @@ def check_kwh(raw: pd.Series, problems: Problems) -> pd.Series:
     problems.flag(kwh < 0, "kWh is negative")
     problems.flag(kwh >= bounds.MAX_INTERVAL_KWH, f"kWh is {bounds.MAX_INTERVAL_KWH:,.0f} or more for one interval")
     return kwh
-
-
-def unsigned_zero(values: pd.Series) -> pd.Series:
-    """``-0.0`` as ``0.0``: a negative zero would be stored, and shown, as ``-0``."""
-    return values.where(values != 0, 0.0)
 
 
 def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:

@@ -23,6 +23,7 @@ import pandas as pd
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
+from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines import bounds
 from intelliwatt_pipelines.sources.frames import (
@@ -32,7 +33,6 @@ from intelliwatt_pipelines.sources.frames import (
     Problems,
     ReadingWindow,
     check_meters,
-    typed_frame,
 )
 
 # Bump on a change to how this module turns ESPI feeds into rows: the assets built with it show

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intelliwatt_pipelines.config import CENTRAL_TZ
+from intelliwatt_pipelines.model import BILLING_COLUMNS, BILLING_KEY, CENTRAL_TZ, unsigned_zero
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
@@ -33,7 +33,6 @@ from intelliwatt_pipelines.sources.frames import (
     localize_central,
     parse_dates,
     read_csv_text,
-    unsigned_zero,
 )
 
 # Bump on a change to how this module turns SMT meter reads into rows: the assets built with it show
@@ -45,11 +44,6 @@ KIND_MONTHLY = "smt_monthly_json"
 SOURCE_DAILY = "smt_daily_csv"
 SOURCE_MONTHLY = "smt_monthly_api"
 
-BILLING_COLUMNS = [
-    "esiid", "meter", "channel", "read_start", "read_end", "bill_date", "kwh_total", "kwh_billed",
-    "start_reading", "end_reading", "tdsp_code", "tdsp_name", "quality", "revised_at",
-]
-BILLING_KEY = ["esiid", "meter", "channel", "read_start", "read_end"]
 
 # field -> accepted names, reduced to lower-case letters and digits
 FAMILIES: dict[str, tuple[str, ...]] = {

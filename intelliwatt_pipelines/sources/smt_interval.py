@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
@@ -26,7 +27,6 @@ from intelliwatt_pipelines.sources.frames import (
     parse_dates,
     read_csv_chunks,
     read_csv_text,
-    typed_frame,
 )
 
 # Bump on a change to how this module turns SMT interval CSVs into rows: the assets built with it show

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     INTERVAL_LENGTHS,
@@ -24,7 +25,6 @@ from intelliwatt_pipelines.sources.frames import (
     localize_central,
     occurrence,
     read_csv_text,
-    typed_frame,
 )
 
 # Bump on a change to how this module turns simple interval CSVs into rows: the assets built with it show
