@@ -22,6 +22,7 @@ from intelliwatt_pipelines.cdm.warehouse import create_engine, engine_for, migra
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.rawstore import LocalRawStore
 
+from intelliwatt_pipelines_tests import log_privacy
 from intelliwatt_pipelines_tests.servers import LOG_CAPTURE
 
 DATA = Path(__file__).parent / "data"
@@ -151,3 +152,19 @@ def log_capture():
     root.removeHandler(handler)
     root.setLevel(previous)
     handler.close()
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' teardown has flushed the capture
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any log of it holds a raw ESIID: checked here, after the last test, so it
+    does not depend on test order or selection."""
+    if session.config.option.collectonly or not session.testscollected or not LOG_CAPTURE.exists():
+        return
+    found = log_privacy.problems(log_privacy.captured_logs(), whole_suite=len(session.items) > 100)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
+        reporter.write_sep("=", "log privacy check failed (conftest.py pytest_sessionfinish)", red=True)
+        for problem in found:
+            reporter.write_line(problem, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -15,7 +15,7 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
 # Every log record of the run lands in LOG_CAPTURE, and every server process's output file is listed
-# in SERVER_LOGS: test_zz_log_privacy checks all of it for raw ESIIDs at the end of the run.
+# in SERVER_LOGS: conftest.py checks all of it for raw ESIIDs at the end of the run.
 LOG_CAPTURE = Path(os.environ.get("INTELLIWATT_TEST_LOG_CAPTURE", f"/tmp/intelliwatt-test-logs-{os.getpid()}.log"))
 SERVER_LOGS: list[Path] = []
 

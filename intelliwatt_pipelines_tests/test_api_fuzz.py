@@ -69,6 +69,7 @@ def fuzz(schema, mode: GenerationMode, examples: int, headers: dict | None) -> l
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 def test_no_generated_request_gets_a_server_error(api_schema, mode):
     exercised = fuzz(api_schema, mode, 60, HEADERS)

@@ -238,6 +238,7 @@ def keys(days: list[dict]) -> list[tuple]:
     return [(d["meter"], d["channel"], d["date"]) for d in days]
 
 
+@pytest.mark.slow
 def test_daily_completeness_pages_every_row_exactly_once(client, many_days):
     want = stored_days(many_days, ESIID)
     got, pages = completeness_pages(client, ESIID)

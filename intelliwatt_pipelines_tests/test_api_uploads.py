@@ -315,6 +315,7 @@ def streamed_multipart(data: bytes, fields: dict, marks: dict, chunk: int = 1 <<
     return f"multipart/form-data; boundary={boundary}", body()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
 def test_a_40_mb_upload_to_a_real_server_streams_and_is_ingested(api_settings, engine, pg_instance, tmp_path):
     """``intelliwatt api`` as its own process: a 40 MB body is streamed (bounded server memory), 202 comes

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the scale benchmark
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "dagster_scale.py"
 START, END = "<!-- dagster_scale:start -->", "<!-- dagster_scale:end -->"

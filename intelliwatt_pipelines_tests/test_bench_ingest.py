@@ -6,8 +6,12 @@ import math
 import subprocess
 import sys
 
+import pytest
+
 from intelliwatt_pipelines_tests.test_bench_dagster_scale import bullets, number, table_with
 from intelliwatt_pipelines_tests.test_dagster import ROOT
+
+pytestmark = pytest.mark.slow  # runs the ingest benchmark
 
 START, END = "<!-- ingest:start -->", "<!-- ingest:end -->"
 HOMES, BATCH = 6, 4  # what --tiny runs

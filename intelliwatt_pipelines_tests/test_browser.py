@@ -35,6 +35,8 @@ from intelliwatt_pipelines.pii import mask
 from intelliwatt_pipelines.rawstore import LocalRawStore
 from intelliwatt_pipelines.samples import date_range, seed_inbox, smt_interval_csv
 
+pytestmark = pytest.mark.slow  # drives a real chromium
+
 CHROMIUM = os.environ.get("INTELLIWATT_CHROMIUM", "/usr/bin/chromium")
 API_KEY, ADMIN_TOKEN = "browser-key-5d1e", "browser-admin-0b7c"
 ONCOR, CENTERPOINT, GAP_HOME = "10443720000000001", "1008901000000000000001", "10443720000000002"

@@ -121,6 +121,7 @@ def test_reprocess_of_unknown_raw_files_and_a_missing_inbox_launch_nothing(cli_e
         assert_nothing_in(instance)
 
 
+@pytest.mark.slow
 def test_a_rebuild_records_only_the_days_with_data(cli_env, settings):
     """A range wider than the data: the days no file covers get no materialization, by either path."""
     assert run(cli_env, "seed").returncode == 0
@@ -148,6 +149,7 @@ def test_a_rebuild_records_only_the_days_with_data(cli_env, settings):
             assert recorded == {key: week for key in ASSETS[1:]}, args
 
 
+@pytest.mark.slow
 def test_output_is_a_summary_by_default_the_event_stream_with_verbose_and_json_for_scripts(cli_env):
     assert run(cli_env, "seed").returncode == 0
     ingest = run(cli_env, "ingest", "--json")

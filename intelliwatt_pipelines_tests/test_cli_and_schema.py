@@ -134,6 +134,7 @@ def test_reprocess_takes_a_failed_file_again_from_its_raw_bytes(cli_env, monkeyp
         assert len(instance.get_materialized_partitions(dg.AssetKey("usage_intervals"))) == 3
 
 
+@pytest.mark.slow
 def test_a_file_copied_into_the_inbox_just_now_is_ingested_at_once(tmp_path):
     """`cp sample inbox/ && intelliwatt ingest`, as a user types it, on embedded defaults."""
     import os

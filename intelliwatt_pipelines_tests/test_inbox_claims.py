@@ -23,6 +23,8 @@ from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 from intelliwatt_pipelines.transport import LocalInbox, RemoteEntry, TransportError
 from intelliwatt_pipelines_tests.test_dagster import ROOT
 
+pytestmark = pytest.mark.slow  # concurrent processes claiming inbox entries
+
 SOURCE = "inbox"
 ESIID = "10443720009990001"
 

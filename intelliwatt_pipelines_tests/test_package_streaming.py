@@ -26,6 +26,8 @@ from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 from intelliwatt_pipelines.transport import LocalInbox
 from intelliwatt_pipelines_tests.servers import make_keyring, stop_gpg_agent
 
+pytestmark = pytest.mark.slow  # streams large packages
+
 PASSPHRASE = "streamed packages"
 YEAR = smt_interval_csv("10443720000000000", date_range(dt.date(2025, 1, 1), dt.date(2025, 12, 31)), seed=7)
 HEADER, BODY = YEAR.split(b"\r\n", 1)

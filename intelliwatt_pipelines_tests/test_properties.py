@@ -31,6 +31,8 @@ from intelliwatt_pipelines.sources.detect import parse_usage_file
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, ReadingWindow
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 
+pytestmark = pytest.mark.slow  # hypothesis examples against real warehouses
+
 DATA = Path(__file__).parent / "data"
 ESIID = "10443720000000777"
 NAMES = ["usage.csv", "DailyMeterUsage_1.CSV", "feed.xml", "energydata.json", f"x_{ESIID}.csv"]

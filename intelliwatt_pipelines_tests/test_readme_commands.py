@@ -192,6 +192,7 @@ def shell(command: str, cwd: Path, env: dict, timeout: float = 300) -> subproces
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_readme_dagster_cli_examples_run_as_written(tmp_path):
     examples = readme_examples("dagster")
@@ -230,6 +231,7 @@ def test_the_readme_redact_log_pipe_masks_esiids(tmp_path):
     assert done.stdout.splitlines() == [f"took IntervalMeterUsage_{mask(esiid)}.csv", "oops"], done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_deploy_test_runs_pytest_with_the_arguments_given():
     # One quick test of this file, through the README's second command (arguments pass through to pytest).

@@ -11,6 +11,8 @@ import pytest
 from intelliwatt_pipelines_tests.conftest import ADMIN_URL, _postgres_or_skip
 from intelliwatt_pipelines_tests.reliability import kill_points
 
+pytestmark = pytest.mark.slow  # kills processes at many points
+
 KILL_POINTS = int(os.environ.get("INTELLIWATT_TEST_KILL_POINTS", "20"))
 
 

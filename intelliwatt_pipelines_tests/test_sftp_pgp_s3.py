@@ -4,8 +4,10 @@ the raw store on a real S3-compatible server (moto, over HTTP on loopback)."""
 import dataclasses
 import io
 import os
+import sys
 import uuid
 import zipfile
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -22,7 +24,11 @@ from intelliwatt_pipelines.transport import SftpInbox, SftpSettings, TransportEr
 from intelliwatt_pipelines_tests.conftest import DATA
 from intelliwatt_pipelines_tests.servers import encrypt_to, free_port, make_keyring, start_sshd, stop_gpg_agent
 
+pytestmark = pytest.mark.slow  # real sshd, gpg and S3 servers, a dagster dev process
+
 FALLBACK = "IntervalMeterUsage_sample_fallback_unpadded.csv"
+# The dagster installed with the running interpreter, not a ./.venv the checkout may not have.
+DAGSTER = Path(sys.executable).parent / "dagster"
 PASSPHRASE = "correct horse battery staple"
 
 
@@ -371,7 +377,7 @@ def test_daemon_takes_a_pgp_package_from_sftp_and_the_ui_shows_the_lineage(
     name = "IntervalMeterUsage_20251104.CSV.asc"
     (sshd.root / "adhocusage" / name).write_bytes(
         encrypt_to(keyring, zipped(**{"IntervalMeterUsage_report.csv": (DATA / FALLBACK).read_bytes()})))
-    dev = DagsterDev([str(root / ".venv" / "bin" / "dagster"), "dev", "-w", str(root / "workspace.yaml"),
+    dev = DagsterDev([str(DAGSTER), "dev", "-w", str(root / "workspace.yaml"),
                       "-h", "127.0.0.1", "-p", str(port)], root, env, tmp_path / "dev.log", port)
     try:
         def landed():

@@ -17,6 +17,8 @@ from intelliwatt_pipelines_tests.conftest import DATA
 from intelliwatt_pipelines_tests.test_readme_commands import readme_blocks
 from intelliwatt_pipelines_tests.servers import DagsterDev, free_port
 
+pytestmark = pytest.mark.slow  # runs deploy/start (creates a venv, starts servers)
+
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = """{ assetNodes { assetKey { path } partitionStats { numMaterialized } }
   runsOrError { ... on Runs { results { status jobName } } } }"""

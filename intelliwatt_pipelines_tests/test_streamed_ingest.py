@@ -104,6 +104,7 @@ def test_a_file_whose_days_are_not_together_is_parsed_whole(engine, tmp_path, mo
     assert outcome.status == "normalized" and outcome.rows_invalid == 1
 
 
+@pytest.mark.slow
 def test_peak_memory_of_a_large_file_stays_bounded(postgres_url, tmp_path):
     """A 60 MB file in a fresh process: the whole-file path peaked near 10x the file's size."""
     engine = create_engine(postgres_url)

@@ -88,6 +88,7 @@ def materialized(instance, key: dg.AssetKey) -> list[str]:
     return sorted(instance.get_materialized_partitions(key))
 
 
+@pytest.mark.slow
 def test_no_partition_is_unsynced_after_ingest_and_a_new_file_leaves_other_days_in_sync(home):
     with ui(home) as (instance, context):
         for key in DAY_ASSETS:
