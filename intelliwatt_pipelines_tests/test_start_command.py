@@ -160,6 +160,11 @@ def kill_all(found: dict[int, str]) -> None:
             pass
 
 
+def start_dev(tmp_path: Path, env: dict, port: int, n: int) -> DagsterDev:
+    """The n-th ./deploy/start of a test, its output in start<n>.log."""
+    return DagsterDev([str(ROOT / "deploy" / "start")], ROOT, env, tmp_path / f"start{n}.log", port)
+
+
 def running(dev: DagsterDev, home: Path, api_port: int) -> dict[int, str]:
     """Wait for the UI, the API and deploy/start's pid file; the processes then running for home."""
     dev.wait_for(lambda: dev.graphql("{ version }"), 120, "the Dagster UI")
@@ -204,9 +209,8 @@ def stopped_quietly(dev: DagsterDev, home: Path, status: int) -> None:
 def test_ctrl_c_and_sigterm_stop_everything_and_reset_starts_afresh(tmp_path):
     home = tmp_path / "home"
     env, port, api_port = start_env(home)
-    start = [str(ROOT / "deploy" / "start")]
     # The test is the terminal: deploy/start leads a process group of its own, as a foreground job does.
-    dev = DagsterDev(start, ROOT, env, tmp_path / "start1.log", port)
+    dev = start_dev(tmp_path, env, port, 1)
     try:
         running(dev, home, api_port)
         sample_ingested(dev)
@@ -227,7 +231,7 @@ def test_ctrl_c_and_sigterm_stop_everything_and_reset_starts_afresh(tmp_path):
     assert (home / "api-dev-credentials.env").read_text() == credentials  # kept: documented
 
     # Afresh: the sample is seeded and ingested again by one run, in a new Dagster home.
-    dev = DagsterDev(start, ROOT, env, tmp_path / "start2.log", port)
+    dev = start_dev(tmp_path, env, port, 2)
     try:
         running(dev, home, api_port)
         sample_ingested(dev)
@@ -242,8 +246,7 @@ def test_ctrl_c_and_sigterm_stop_everything_and_reset_starts_afresh(tmp_path):
 def test_stop_command_stops_a_start_from_another_terminal_and_what_a_killed_one_left(tmp_path):
     home = tmp_path / "home"
     env, port, api_port = start_env(home)
-    start = [str(ROOT / "deploy" / "start")]
-    dev = DagsterDev(start, ROOT, env, tmp_path / "start1.log", port)
+    dev = start_dev(tmp_path, env, port, 1)
     try:
         running(dev, home, api_port)
         stop = deploy("stop", env)
@@ -252,7 +255,7 @@ def test_stop_command_stops_a_start_from_another_terminal_and_what_a_killed_one_
 
         # A deploy/start killed outright (kill -9) cannot stop its services: deploy/stop finds them.
         dev.stop()
-        dev = DagsterDev(start, ROOT, env, tmp_path / "start2.log", port)
+        dev = start_dev(tmp_path, env, port, 2)
         running(dev, home, api_port)
         dev.process.kill()
         dev.process.wait(timeout=10)
@@ -264,7 +267,7 @@ def test_stop_command_stops_a_start_from_another_terminal_and_what_a_killed_one_
 
         # Either service dying stops the other, and deploy/start exits with its status.
         dev.stop()
-        dev = DagsterDev(start, ROOT, env, tmp_path / "start3.log", port)
+        dev = start_dev(tmp_path, env, port, 3)
         running(dev, home, api_port)
         api = int(dict(line.split("=") for line in (home / "deploy-start.pid").read_text().split())["api"])
         os.kill(api, signal.SIGKILL)
