@@ -24,10 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* and the package, from any cwd
 
-from api_latency import API_KEY, ESIID_BASE, YEAR, db_url, prepare_database  # noqa: E402
-from common import ROOT, ApiServer, code_label, code_version, machine_facts, markdown_table, write_section  # noqa: E402
+from bench.api_bench import API_KEY, api_env
+from bench.api_dataset import ESIID_BASE, YEAR, db_url, prepare_database
+from bench.common import ROOT, ApiServer, code_label, code_version, machine_facts, markdown_table, write_section
 
 LUA = """
 math.randomseed(%(seed)d)
@@ -88,9 +89,7 @@ def main() -> int:
     prepare_database(args)
     url = db_url(args.admin_url, args.db)
     with tempfile.TemporaryDirectory(prefix="intelliwatt-bench-load-") as tmp:
-        env = {"INTELLIWATT_WAREHOUSE_URL": url, "INTELLIWATT_RAW_STORE_URL": f"{tmp}/raw",
-               "INTELLIWATT_API_KEYS": API_KEY, "INTELLIWATT_HOME": tmp}
-        with ApiServer(env, Path(tmp) / "api.log") as server:
+        with ApiServer(api_env(url, tmp), Path(tmp) / "api.log") as server:
             result = run_wrk(server.base_url, args.esiids, args.connections, args.seconds)
             alive = server.proc.poll() is None
     ok = result["non_2xx"] == 0 and result["socket_errors"] == 0 and alive

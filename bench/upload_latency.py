@@ -33,28 +33,20 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-from common import (
-    ROOT,
-    ApiServer,
-    CpuSample,
-    code_label,
-    code_version,
-    cpu_split,
-    machine_facts,
-    markdown_table,
-    proc_status_kib,
-    write_section,
-)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* and the package, from any cwd
+
+from bench.api_bench import API_KEY, add_record_options, api_env, record_run
+from bench.common import ApiServer, CpuSample, code_label, cpu_split, markdown_table, proc_status_kib
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
 
-API_KEY = "bench-key"
 CHUNK = 1 << 20
 TARGET_MS = 500.0  # "202 well under a second after the last byte"
 YEAR_DAYS = date_range(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
@@ -149,9 +141,7 @@ def run(args) -> dict:
         print(f"built {files[-1][0]}: {len(data) / 1e6:.1f} MB, {esiids} ESIIDs x 1 year "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
     with tempfile.TemporaryDirectory(prefix="intelliwatt-bench-upload-") as tmp:
-        env = {"INTELLIWATT_WAREHOUSE_URL": f"sqlite:///{tmp}/w.db", "INTELLIWATT_RAW_STORE_URL": f"{tmp}/raw",
-               "INTELLIWATT_API_KEYS": API_KEY, "INTELLIWATT_HOME": tmp,
-               "INTELLIWATT_RATE_LIMIT_CUSTOMER": "1000/30d"}
+        env = api_env(f"sqlite:///{tmp}/w.db", tmp, INTELLIWATT_RATE_LIMIT_CUSTOMER="1000/30d")
         log_path = Path(tmp) / "api.log"
         with ApiServer(env, log_path, source=args.source) as server, \
                 httpx.Client(base_url=server.base_url, headers={"x-api-key": API_KEY}, timeout=300) as client:
@@ -227,41 +217,27 @@ Target: 202 well under a second after the last byte (checked as <= {TARGET_MS:g}
 """
 
 
-def command_line(args) -> str:
-    """The command to reproduce this run (the options that change what is measured)."""
-    return ".venv/bin/python bench/upload_latency.py" + ("" if args.source == ROOT else f" --source {args.source}")
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=40, help="file size to build, MB (10^6 bytes)")
     parser.add_argument("--uploads", type=int, default=3, help="uploads, each with different content")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "upload_latency.json")
-    parser.add_argument("--source", type=lambda p: Path(p).resolve(), default=ROOT,
-                        help="run the API from this source tree, e.g. `git archive HEAD | tar -x -C DIR`")
-    parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    add_record_options(parser, "upload_latency")
     return parser.parse_args()
 
 
+def measured(args) -> dict:
+    return {"sqlite": sqlite3.sqlite_version, **run(args)}
+
+
+def verdict(run: dict) -> dict:
+    uploads = run["uploads"]
+    return {"target": f"202 within {TARGET_MS:g} ms after the last byte",
+            "worst_after_last_byte_ms": max(u["after_last_byte_ms"] for u in uploads),
+            "met": all(u["ok"] and u["after_last_byte_ms"] <= TARGET_MS for u in uploads)}
+
+
 def main() -> None:
-    args = parse_args()
-    code = code_version(args.source)  # before the run: what the API subprocess imports
-    run_result = run(args)
-    uploads = run_result["uploads"]
-    result = {"command": command_line(args), "args": {k: str(v) for k, v in vars(args).items()},
-              "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "code": code,
-              "machine": machine_facts(),
-              "sqlite": sqlite3.sqlite_version, **run_result}
-    result["verdict"] = {"target": f"202 within {TARGET_MS:g} ms after the last byte",
-                         "worst_after_last_byte_ms": max(u["after_last_byte_ms"] for u in uploads),
-                         "met": all(u["ok"] and u["after_last_byte_ms"] <= TARGET_MS for u in uploads)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    section = markdown_section(result)
-    print("\n" + section)
-    if not args.no_markdown:
-        write_section("upload_latency", section)
-    print(f"results: {args.out}")
+    record_run("upload_latency", parse_args(), measured, verdict, markdown_section)
 
 
 if __name__ == "__main__":

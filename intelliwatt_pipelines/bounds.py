@@ -14,6 +14,9 @@ CENTRAL_TZ = "America/Chicago"
 # One interval's energy at or above this is a typo, not a reading (a large home draws < 100 kWh/15 min).
 MAX_INTERVAL_KWH = 1_000.0
 
+# Interval lengths (minutes) a parser accepts and the warehouse stores.
+INTERVAL_LENGTHS = (5, 15, 30, 60)
+
 # Meter ids and other free-text identifiers: what the API's filters accept is what ingest stores.
 METER_PATTERN = r"[A-Za-z0-9._\-]{1,40}"
 METER_RE = re.compile(rf"^{METER_PATTERN}$")

@@ -7,7 +7,7 @@ import logging
 import re
 
 from intelliwatt_pipelines.config import current
-from intelliwatt_pipelines.esiid import ESIID_IN_TEXT
+from intelliwatt_pipelines.esiid import ESIID_IN_TEXT, ESIID_RE
 
 
 def mask(value: str) -> str:
@@ -15,6 +15,15 @@ def mask(value: str) -> str:
     salt = current("log_salt")
     digest = hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:10]
     return f"esiid#{digest}"
+
+
+def unlike_esiid(value: str) -> str | None:
+    """None for an ESIID; for anything else, how a message names it: by its mask and length only,
+    never the value (a near-miss of a real ESIID is as personal as the ESIID)."""
+    if ESIID_RE.match(value):
+        return None
+    kind = "digits" if value.isdigit() else "characters, not all digits"
+    return f"{mask(value)} ({len(value)} {kind})"
 
 
 # Database error texts that quote row values, whatever form the values take: SQLAlchemy's bound

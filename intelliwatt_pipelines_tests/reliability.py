@@ -136,7 +136,7 @@ def snapshot(url: str, raw: Path) -> dict:
             rows = conn.execute(sa.select(*cols)).all()
             names = [c.name for c in cols]
             out[table.name] = sorted(
-                tuple(sha.get(v) if n == "raw_file_id" else v for n, v in zip(names, r)) for r in rows)
+                tuple(sha.get(v) if n == "raw_file_id" else v for n, v in zip(names, r, strict=True)) for r in rows)
         out["inbox_entry"] = sorted(conn.execute(sa.select(t.inbox_entry.c.path)).scalars())
     engine.dispose()
     return out

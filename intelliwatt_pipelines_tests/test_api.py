@@ -77,7 +77,7 @@ def fetch_all(client, esiid, limit=97, **params) -> list[tuple]:
         assert body["count"] == sum(s["count"] for s in body["series"]) <= limit
         for s in body["series"]:
             assert s["count"] == len(s["ts"]) == len(s["kwh"]) == len(s["utc_offset_minutes"]) == len(s["quality"])
-            for ts, offset, kwh, quality in zip(s["ts"], s["utc_offset_minutes"], s["kwh"], s["quality"]):
+            for ts, offset, kwh, quality in zip(s["ts"], s["utc_offset_minutes"], s["kwh"], s["quality"], strict=True):
                 instant = dt.datetime.fromisoformat(ts)
                 assert ts.endswith("Z") and instant.astimezone(CENTRAL).utcoffset() == dt.timedelta(minutes=offset)
                 out.append((s["meter"], s["channel"], instant, kwh, quality))
@@ -144,7 +144,7 @@ def test_a_window_ending_on_the_first_of_two_repeated_hours_is_exact(client, ing
 
 
 def test_daily_completeness_and_summary_match_the_samples(client, ingested, expected):
-    for name, want in expected.items():
+    for want in expected.values():
         body = client.get(f"/api/v1/esiids/{want['esiid']}/daily-completeness", headers=CONSUMER).json()
         got = {(d["date"], d["channel"]): d for d in body["days"]}
         for day in want["days"]:

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from intelliwatt_pipelines.api import create_app
-from intelliwatt_pipelines.api.app import CSV, DAYS_DEFAULT, DAYS_MAX, JSON
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
 from intelliwatt_pipelines.api.render import SeriesColumns, series_csv
+from intelliwatt_pipelines.api.routing import CSV, DAYS_DEFAULT, DAYS_MAX, JSON
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, raw_file_coverage, usage_interval
 from intelliwatt_pipelines.cdm.warehouse import create_engine
 from intelliwatt_pipelines_tests.test_api import (  # noqa: F401 (fixtures)

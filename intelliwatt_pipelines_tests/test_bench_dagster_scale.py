@@ -26,7 +26,7 @@ def tables(markdown: str) -> list[list[dict[str, str]]]:
             block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
         elif block:
             header, rows = block[0], block[2:]  # block[1] is the alignment row
-            found.append([dict(zip(header, row)) for row in rows])
+            found.append([dict(zip(header, row, strict=True)) for row in rows])
             block = []
     return found
 
@@ -55,6 +55,19 @@ def number(cell: str) -> int:
 
 
 def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
+    section = run_tiny(tmp_path, postgres_url)
+    targets = bullets(section.split("### Targets", 1)[1])
+    assert len(targets) == 8 and all(("**met**" in t) != ("**not met**" in t) for t in targets)
+    check_sensor(section)
+    check_partition_space(section)
+    check_status(section)
+    check_new_home(section, targets)
+    check_ingest_runs(section, targets)
+    check_rebuild(targets)
+
+
+def run_tiny(tmp_path: Path, postgres_url: str) -> str:
+    """The script's --tiny run into a file that holds something else too; its section."""
     out = tmp_path / "B.md"
     out.write_text("# Benchmarks\n\nsomething else\n")
     # The script creates and drops its own databases on the server the tests use.
@@ -69,11 +82,11 @@ def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
     section = text.split(START, 1)[1].split(END, 1)[0]
     assert "python bench/dagster_scale.py --tiny" in section and "Code measured:" in section
     assert "ESIID x day" not in section
+    return section
 
-    targets = bullets(section.split("### Targets", 1)[1])
-    assert len(targets) == 8 and all(("**met**" in t) != ("**not met**" in t) for t in targets)
 
-    # The sensor: ceil(files / 50) run requests, every file in exactly one, none again while claimed.
+def check_sensor(section: str) -> None:
+    """The sensor: ceil(files / 50) run requests, every file in exactly one, none again while claimed."""
     sensor = table_with(section, "requests x files")
     fresh = {number(r["files listed"]): r for r in sensor if r["scenario"] == "new files" and r["cursor"] == "fresh"}
     assert sorted(fresh) == [*HOMES, CHEAP]
@@ -88,7 +101,9 @@ def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
     assert new_among_known > 0 and known["fresh"]["requests x files"] == f"1 x {new_among_known}"
     assert number(known["carried"]["run requests"]) == 0
 
-    # Day partitions: the same count and definition id whatever the number of homes.
+
+def check_partition_space(section: str) -> None:
+    """Day partitions: the same count and definition id whatever the number of homes."""
     space = table_with(section, "partitions definition id")
     assert [number(r["homes"]) for r in space] == [*HOMES, CHEAP]
     assert {number(r["partitions per asset"]) for r in space} == {DAYS}
@@ -97,7 +112,9 @@ def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
     assert written[0] > 0 and written[1] > written[0]  # more homes, more runs, more events
     assert space[-1][f"materializations per asset ({DAYS} days)"] == "not written"
 
-    # Status: every day materialized; only the cold read (stored cache wiped) reads the whole log.
+
+def check_status(section: str) -> None:
+    """Status: every day materialized; only the cold read (stored cache wiped) reads the whole log."""
     status = {(number(r["homes"]), r["asset"]): r for r in table_with(section, "status cold s")}
     assert set(status) == {(h, a) for h in HOMES for a in ("usage_intervals", "daily_completeness")}
     for row in status.values():
@@ -105,14 +122,19 @@ def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
         assert row["full-log reads (cold/warm/after run)"] == "1/0/0"
         assert float(row["status cold s"]) > 0 and float(row["UI PartitionHealthQuery s"]) > 0
 
-    # A new home changes nothing in Dagster's status.
+
+def check_new_home(section: str, targets: list[str]) -> None:
+    """A new home changes nothing in Dagster's status."""
     home = table_with(section, "materialized subset unchanged")
     assert {r["asset"] for r in home} == {"usage_intervals", "daily_completeness"}
     for row in home:
         assert row["definition id unchanged"] == row["stored cache id unchanged"] == "yes"
         assert row["materialized subset unchanged"] == "yes" and row["full-log reads"] == "0"
+    assert "**met**" in next(t for t in targets if t.startswith("a new home changes nothing"))
 
-    # Two real ingest runs, one event per asset per day touched.
+
+def check_ingest_runs(section: str, targets: list[str]) -> None:
+    """Two real ingest runs, one event per asset per day touched."""
     runs = table_with(section, "asset check steps s")
     assert len(runs) == 2 and all(r["success"] == "yes" and number(r["files"]) == RUN_FILES for r in runs)
     events = table_with(section, "days touched (warehouse)")
@@ -122,7 +144,8 @@ def test_tiny_run_writes_a_consistent_section(tmp_path, postgres_url):
             assert number(row["distinct days among them"]) == RUN_DAYS and row["events = days"] == "yes"
     assert "**met**" in next(t for t in targets if t.startswith("events per ingest run"))
 
-    # The one-home rebuild: one run, other homes untouched.
+
+def check_rebuild(targets: list[str]) -> None:
+    """The one-home rebuild: one run, other homes untouched."""
     rebuild = next(t for t in targets if t.startswith("one-home rebuild"))
     assert "**met**" in rebuild and "(1 run," in rebuild and "checksum unchanged" in rebuild
-    assert "**met**" in next(t for t in targets if t.startswith("a new home changes nothing"))

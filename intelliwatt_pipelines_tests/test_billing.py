@@ -14,8 +14,9 @@ from intelliwatt_pipelines.cdm.tables import billing_read, billing_reconciliatio
 from intelliwatt_pipelines.ingest import capture_file, normalize_raw_file, rebuild_esiid_days
 from intelliwatt_pipelines.ingest.capture import capture_bytes
 from intelliwatt_pipelines.ingest.inbox import IngestOptions, reprocess_raw_files
+from intelliwatt_pipelines.kinds import detect_kind
 from intelliwatt_pipelines.sources import ParseError
-from intelliwatt_pipelines.sources.detect import detect_kind, parse_usage_file
+from intelliwatt_pipelines.sources.detect import parse_usage_file
 from intelliwatt_pipelines.sources.smt_billing import parse_daily, parse_monthly_json
 from intelliwatt_pipelines_tests.conftest import DATA
 
@@ -230,7 +231,7 @@ def test_a_revision_stamped_in_the_repeated_fall_back_hour_still_wins(engine, st
 
 
 def test_rebuilding_billing_reads_twice_changes_nothing(engine, store):
-    from intelliwatt_pipelines.ingest.normalize import rebuild_billing_days
+    from intelliwatt_pipelines.ingest.rebuild import rebuild_billing_days
 
     ingest(engine, store, (DATA / FALLBACK).read_bytes(), FALLBACK)
     ingest(engine, store, daily_csv(), DAILY_NAME)
@@ -289,8 +290,8 @@ def test_monthly_reads_land_in_the_same_table(engine, store):
 def test_ingest_runs_mark_billing_partitions_and_the_check_fails_on_a_mismatch(settings, instance):
     import dagster as dg
 
-    from intelliwatt_pipelines.defs.assets import BILLING_READS, RECONCILIATION
     from intelliwatt_pipelines.defs.definitions import BILLING_REBUILD_JOB, build_defs
+    from intelliwatt_pipelines.defs.keys import BILLING_READS, RECONCILIATION
     from intelliwatt_pipelines.defs.resources import WarehouseResource
     from intelliwatt_pipelines_tests.conftest import copy_sample
     from intelliwatt_pipelines_tests.test_dagster import check_results, run_ingest, sensor_tick

@@ -177,7 +177,7 @@ def pixel(shot, x: float, y: float) -> tuple[int, int, int]:
 
 
 def distance(a, b) -> float:
-    return sum((p - q) ** 2 for p, q in zip(a, b)) ** 0.5
+    return sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
 
 
 def screenshot(page, path: Path):

@@ -12,7 +12,8 @@ import dagster as dg
 import pytest
 
 from intelliwatt_pipelines import cli
-from intelliwatt_pipelines.defs.reporting import BILLING_READS, DAILY_COMPLETENESS, RECONCILIATION, USAGE_INTERVALS
+from intelliwatt_pipelines.cli.rebuild import covered_runs
+from intelliwatt_pipelines.defs.keys import BILLING_READS, DAILY_COMPLETENESS, RECONCILIATION, USAGE_INTERVALS
 from intelliwatt_pipelines.pii import mask
 from intelliwatt_pipelines_tests.conftest import copy_sample
 
@@ -69,7 +70,7 @@ BACKFILL = ["backfill", "--esiid", HOME, "--start", "2025-11-01", "--end", "2025
     ({"--end": "2099-01-01"}, "must be within the day partitions"),
 ])
 def test_backfill_refuses_nonsense_before_touching_dagster(cli_env, tmp_path, capsys, change, said):
-    args = dict(zip(BACKFILL[1::2], BACKFILL[2::2])) | change
+    args = dict(zip(BACKFILL[1::2], BACKFILL[2::2], strict=True)) | change
     assert cli.main(["backfill"] + [x for kv in args.items() for x in kv]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith("intelliwatt backfill: error: "), err
@@ -204,5 +205,5 @@ def test_every_home_backfill_runs_cover_only_days_with_data_in_runs_of_at_most_d
 
     d = lambda day: dt.date(2025, 10, day)  # noqa: E731
     coverage = [("a", d(1), d(10)), ("b", d(9), d(12)), ("c", d(20), d(20)), ("d", d(25), d(31))]
-    assert cli._covered_runs(coverage, d(2), d(26), 4) == [(d(2), d(5)), (d(6), d(9)), (d(10), d(12)),
+    assert covered_runs(coverage, d(2), d(26), 4) == [(d(2), d(5)), (d(6), d(9)), (d(10), d(12)),
                                                           (d(20), d(20)), (d(25), d(26))]

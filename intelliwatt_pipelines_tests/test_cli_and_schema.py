@@ -85,7 +85,7 @@ def test_backfill_command_for_every_home_of_a_day_range(cli_env):
                                   ["--start", "2023-12-31"], ["--end", "2099-01-01"]])
 def test_backfill_command_refuses_nonsense(cli_env, capsys, args):
     base = {"--esiid": "10443720009990001", "--start": "2025-11-01", "--end": "2025-11-02"}
-    base.update(dict(zip(args[::2], args[1::2])))
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
     argv = ["backfill"] + [x for k, v in base.items() for x in (k, v)]
     assert cli.main(argv) == 2
     assert "--" in capsys.readouterr().err

@@ -9,21 +9,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
-from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import raw_file, usage_interval
-from intelliwatt_pipelines.defs.assets import (
+from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_HOMES_JOB, REBUILD_JOB, build_defs
+from intelliwatt_pipelines.defs.keys import (
     BILLING_READS,
     DAILY_COMPLETENESS,
     RAW_FILES,
     RECONCILIATION,
     USAGE_INTERVALS,
 )
-from intelliwatt_pipelines.defs.definitions import INGEST_JOB, REBUILD_HOMES_JOB, REBUILD_JOB, build_defs
 from intelliwatt_pipelines.defs.resources import WarehouseResource
 from intelliwatt_pipelines_tests.conftest import DATA, copy_sample
 

@@ -15,7 +15,6 @@ import dagster as dg
 import pytest
 
 from intelliwatt_pipelines.defs.definitions import build_defs
-
 from intelliwatt_pipelines_tests.conftest import DATA
 
 SNAPSHOT = DATA / "defs_snapshot.json"

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage_interval
 from intelliwatt_pipelines.ingest.capture import capture_bytes
 from intelliwatt_pipelines.ingest.normalize import normalize_raw_file
+from intelliwatt_pipelines.kinds import detect_kind
 from intelliwatt_pipelines.sources import ParseError
-from intelliwatt_pipelines.sources.detect import detect_kind
 from intelliwatt_pipelines.sources.green_button import Binding, parse
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "green_button"
@@ -153,13 +153,13 @@ def test_usage_points_of_different_customers_with_the_same_id_stay_apart():
     entries = two.split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0].replace(b"ReadingType/07", b"ReadingType/08")
     both = one.replace(b"</feed>", b"<entry>" + entries + b"</feed>")
     frame = parse(both, Binding(esiid=ESIID)).frame
-    by_meter = dict(zip(frame["kwh"], frame["meter"]))
+    by_meter = dict(zip(frame["kwh"], frame["meter"], strict=True))
     assert len(frame) == 2 and by_meter[1.0] != by_meter[2.0]
     # a point keeps its meter name in every file that holds it with another point
     three = gb_feed([(start, 3600, 3000)], customer=5).split(b"<entry>", 1)[1].rsplit(b"</feed>", 1)[0]
     other = two.replace(b"</feed>", b"<entry>" + three.replace(b"ReadingType/07", b"ReadingType/09") + b"</feed>")
     frame2 = parse(other, Binding(esiid=ESIID)).frame
-    assert dict(zip(frame2["kwh"], frame2["meter"]))[2.0] == by_meter[2.0]
+    assert dict(zip(frame2["kwh"], frame2["meter"], strict=True))[2.0] == by_meter[2.0]
 
 
 def test_register_readings_are_not_energy_and_any_estimate_code_counts():
@@ -173,7 +173,7 @@ def test_register_readings_are_not_energy_and_any_estimate_code_counts():
 def test_a_usage_point_entry_giving_only_a_meter_keeps_the_feed_esiid():
     start = int(pd.Timestamp("2025-11-01 06:00", tz="UTC").timestamp())
     frame = parse(gb_feed([(start, 3600, 1000)]), Binding(esiid=ESIID, usage_points={"1": (None, "M9")})).frame
-    assert list(zip(frame["esiid"], frame["meter"])) == [(ESIID, "M9")]
+    assert list(zip(frame["esiid"], frame["meter"], strict=True)) == [(ESIID, "M9")]
 
 
 def test_kind_by_content():
@@ -258,7 +258,7 @@ def smt_without_hours(hours: tuple[str, ...]) -> bytes:
 
 def no_overlap(rows: dict) -> bool:
     spans = sorted((ts, ts + pd.Timedelta(minutes=v[0])) for ts, v in rows.items())
-    return all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    return all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_hourly_green_button_never_double_counts_15_minute_smt(engine, store):
@@ -368,8 +368,8 @@ def test_a_sidecar_binds_an_inbox_feed_and_a_bad_one_says_why(engine, store, tmp
 
 
 def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions(settings, instance):
-    from intelliwatt_pipelines.defs.assets import DAILY_COMPLETENESS, USAGE_INTERVALS
     from intelliwatt_pipelines.defs.definitions import build_defs
+    from intelliwatt_pipelines.defs.keys import DAILY_COMPLETENESS, USAGE_INTERVALS
     from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
 
     (settings.inbox_dir / "GreenButton_download.xml").write_bytes(quarter_feed())

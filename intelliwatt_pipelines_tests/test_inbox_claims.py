@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import inbox_claim, inbox_entry, raw_file, usage_interval
-from intelliwatt_pipelines.defs.assets import RAW_FILES, SKIPPED_REASON, ingest_run_config
 from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
+from intelliwatt_pipelines.defs.keys import RAW_FILES
+from intelliwatt_pipelines.defs.raw_files import ingest_run_config
+from intelliwatt_pipelines.ingest.batch_report import SKIPPED_REASON
 from intelliwatt_pipelines.ingest.inbox import Claim, claim_entry, claim_holder, release_claim, take_claimed
 from intelliwatt_pipelines.rawstore import LocalRawStore
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
@@ -168,7 +170,7 @@ def test_two_concurrent_ingests_over_one_inbox_process_each_file_once(tmp_path, 
     procs = [subprocess.Popen([sys.executable, "-m", "intelliwatt_pipelines.cli", "ingest"], env=env, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=500) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, (out, err[-3000:])
         assert "10 new file(s)" in out, out  # each listed every file: they raced for all of them
     assert time.time() - written >= 20

@@ -57,7 +57,7 @@ def test_samples_land_exactly_and_a_second_ingest_changes_nothing(engine, store,
     with engine.connect() as conn:
         rows = {(r.esiid, str(r.local_date), r.channel): r for r in conn.execute(sa.select(daily_completeness))}
         total = conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar_one()
-    for name, want in expected.items():
+    for want in expected.values():
         for day in want["days"]:
             got = rows[(want["esiid"], day["date"], CHANNEL[day["channel"]])]
             assert got.actual_intervals == day["intervals"] == got.expected_intervals
@@ -192,7 +192,7 @@ def test_rebuild_rewrites_a_range_from_raw(engine, store, tmp_path):
 
 def test_rebuild_of_several_homes_parses_each_file_once_and_leaves_other_homes(engine, store, tmp_path, monkeypatch):
     from intelliwatt_pipelines.ingest import normalize
-    from intelliwatt_pipelines.ingest.normalize import rebuild_homes_days
+    from intelliwatt_pipelines.ingest.rebuild import rebuild_homes_days
 
     text = (DATA / "IntervalMeterUsage_sample_fallback_unpadded.csv").read_text()
     body = text.split("\n", 1)[1]

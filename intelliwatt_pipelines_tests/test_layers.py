@@ -33,21 +33,24 @@ def test_sources_load_no_database_or_dagster():
     sample = DATA / "IntervalMeterUsage_sample_fallback_unpadded.csv"
     modules = loaded_after(
         "import intelliwatt_pipelines.sources\n"
+        "from intelliwatt_pipelines import kinds\n"
         "from intelliwatt_pipelines.sources import detect\n"
         f"data = open({str(sample)!r}, 'rb').read()\n"
-        f"assert detect.detect_kind(data[:4096], {sample.name!r}) == 'smt_interval'\n"
+        f"assert kinds.detect_kind(data[:4096], {sample.name!r}) == 'smt_interval'\n"
         f"assert len(detect.parse_usage_file(data, {sample.name!r}).frame)\n")
     assert under(modules, "sqlalchemy", "psycopg", "dagster") == []
     assert under(modules, *(f"intelliwatt_pipelines.{p}" for p in ("cdm", "ingest", "defs", "api"))) == []
 
 
-def test_api_loads_no_dagster(tmp_path):
-    # The api must also load no vendor parser and nothing of ingest; that waits for upload acceptance
-    # to leave ingest.uploads (issue 18, the ignored imports of the api contract).
+def test_api_loads_no_parser_ingest_or_dagster(tmp_path):
+    # The api takes uploads through cdm.uploads (file kinds from kinds.py): no vendor parser, nothing
+    # of ingest or defs, no Dagster, whether the app module is only imported or an app is built.
     modules = loaded_after(
         "import dataclasses\n"
+        "import intelliwatt_pipelines.api.app\n"
         "from intelliwatt_pipelines.api import create_app\n"
         "from intelliwatt_pipelines.config import Settings\n"
         f"create_app(dataclasses.replace(Settings.from_env(), home={str(tmp_path)!r}, "
         f"warehouse_url={'sqlite:///' + str(tmp_path / 'w.db')!r}, raw_store_url={str(tmp_path / 'raw')!r}))\n")
-    assert under(modules, "dagster", "intelliwatt_pipelines.defs") == []
+    assert "intelliwatt_pipelines.api.app" in modules
+    assert under(modules, "dagster", *(f"intelliwatt_pipelines.{p}" for p in ("sources", "ingest", "defs"))) == []

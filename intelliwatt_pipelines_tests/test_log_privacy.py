@@ -3,7 +3,6 @@
 request log, Dagster's run logs, everything else) or any server process's output holds a raw ESIID."""
 
 from intelliwatt_pipelines.pii import mask
-
 from intelliwatt_pipelines_tests.log_privacy import captured_logs, problems, raw_esiid_lines
 from intelliwatt_pipelines_tests.servers import LOG_CAPTURE
 

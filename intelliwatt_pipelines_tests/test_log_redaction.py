@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.pii import PLATFORM_LOGGERS, RedactingFilter, install_redaction, mask, redact
 from intelliwatt_pipelines.samples import date_range, smt_interval_csv
-
 from intelliwatt_pipelines_tests.reliability import terminate_backends
 
 ROOT = Path(__file__).resolve().parent.parent

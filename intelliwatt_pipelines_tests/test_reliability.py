@@ -66,7 +66,7 @@ def overlapping_inboxes(work) -> list:
 
 @pytest.mark.timeout(600)
 def test_two_runs_on_overlapping_files_at_once_end_as_run_one_after_the_other(tmp_path):
-    from intelliwatt_pipelines_tests.reliability import Databases, run_to_end, snapshot, differences, worker
+    from intelliwatt_pipelines_tests.reliability import Databases, differences, run_to_end, snapshot, worker
 
     _postgres_or_skip()
     inboxes = overlapping_inboxes(tmp_path)

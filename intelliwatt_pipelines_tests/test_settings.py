@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from intelliwatt_pipelines import bounds
-from intelliwatt_pipelines.config import FIELDS, Settings, SettingsError, current, env_name, markdown_table
+from intelliwatt_pipelines.config import FIELDS, Settings, SettingsError, current, env_name
+from intelliwatt_pipelines.config.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 # The three typos: not a number, a boolean word that used to mean false, a percent for a fraction.

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.tables import inbox_entry, raw_file, usage_interval
-from intelliwatt_pipelines.defs.assets import USAGE_INTERVALS
 from intelliwatt_pipelines.defs.definitions import INGEST_JOB, build_defs
+from intelliwatt_pipelines.defs.keys import USAGE_INTERVALS
 from intelliwatt_pipelines.defs.resources import WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import IngestOptions, take_entry
 from intelliwatt_pipelines.rawstore import S3RawStore, open_raw_store
@@ -352,8 +352,8 @@ STATE = """{ assetNodes { assetKey { path } partitionStats { numMaterialized } }
 @pytest.mark.timeout(300)
 def test_daemon_takes_a_pgp_package_from_sftp_and_the_ui_shows_the_lineage(
         tmp_path, sshd, keyring, raw_store_url):
-    from pathlib import Path
     import shutil
+    from pathlib import Path
 
     from intelliwatt_pipelines_tests.servers import DagsterDev
 

@@ -115,8 +115,8 @@ def test_peak_memory_of_a_large_file_stays_bounded(postgres_url, tmp_path):
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "IntervalMeterUsage_big.csv").write_bytes(
         head + b"\r\n" + b"".join(body.replace(HOMES[0].encode(), h.encode()) for h in homes))
-    code = ("import json, sys; from bench.ingest import _ingest_alone; "
-            "print(json.dumps(_ingest_alone(*sys.argv[1:])))")
+    code = ("import json, sys; from bench.ingest_profile import ingest_alone; "
+            "print(json.dumps(ingest_alone(*sys.argv[1:])))")
     out = subprocess.run([sys.executable, "-c", code, postgres_url, str(tmp_path / "inbox"), str(tmp_path / "raw")],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])

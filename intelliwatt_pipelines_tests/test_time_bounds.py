@@ -51,7 +51,7 @@ def smt_day(day: dt.date, kwh: str = "0.5", esiid: str = ESIID) -> str:
     for a day up to tomorrow)."""
     date = f"{day.month}/{day.day}/{day.year}"
     clocks = ["0:00", "0:15", "0:30", "0:45", "1:00"]
-    return "".join(f"'{esiid},{date},{date} 0:00,{a},{b},{kwh},A,Consumption\n" for a, b in zip(clocks, clocks[1:]))
+    return "".join(f"'{esiid},{date},{date} 0:00,{a},{b},{kwh},A,Consumption\n" for a, b in zip(clocks, clocks[1:], strict=False))
 
 
 def ingest(engine, store, tmp_path, data: bytes, name: str = "IntervalMeterUsage.csv", **kwargs):

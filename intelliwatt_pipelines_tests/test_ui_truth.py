@@ -81,7 +81,7 @@ def stale(context, key: dg.AssetKey, partitions: list[str]) -> dict[str, tuple[s
     assert not result.errors, result.errors
     node = result.data["assetNodeOrError"]
     return {p: (s, [c["category"] for c in causes])
-            for p, s, causes in zip(partitions, node["staleStatusByPartition"], node["staleCausesByPartition"])}
+            for p, s, causes in zip(partitions, node["staleStatusByPartition"], node["staleCausesByPartition"], strict=True)}
 
 
 def materialized(instance, key: dg.AssetKey) -> list[str]:

@@ -16,17 +16,9 @@ from fastapi.testclient import TestClient
 
 from intelliwatt_pipelines.api import create_app
 from intelliwatt_pipelines.cdm.tables import upload, upload_esiid
+from intelliwatt_pipelines.cdm.upload_esiids import MAX_ESIIDS, SCAN_BYTES, esiids_in_file
+from intelliwatt_pipelines.cdm.uploads import RateLimited, UploadLimits, UploadMeta, accept_upload, key_hash
 from intelliwatt_pipelines.config import Settings
-from intelliwatt_pipelines.ingest.uploads import (
-    MAX_ESIIDS,
-    SCAN_BYTES,
-    RateLimited,
-    UploadLimits,
-    UploadMeta,
-    accept_upload,
-    esiids_in_file,
-    key_hash,
-)
 from intelliwatt_pipelines.rawstore import LocalRawStore
 from intelliwatt_pipelines.samples import daily_usage_csv, smt_interval_csv
 from intelliwatt_pipelines_tests.test_api_uploads import (

@@ -1,7 +1,7 @@
 """The FastAPI app: versioned read routes over the canonical tables, admin views, the upload relay.
 
-Handlers are thin: parameters are checked here, queries live in ``reads``, uploads in ``relay``
-and ``ingest.uploads``. JSON is rendered with orjson (UTC instants end in ``Z``).
+Handlers are thin: parameters are checked here (types and rendering shared in ``routing``), queries
+live in ``reads`` and ``billing``, the upload routes in ``upload_routes``.
 """
 
 from __future__ import annotations
@@ -12,79 +12,47 @@ import orjson
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Match
 
-from intelliwatt_pipelines.api import models, reads
-from intelliwatt_pipelines.api.auth import is_admin, require_admin, require_consumer
+from intelliwatt_pipelines.api import billing, models, reads
+from intelliwatt_pipelines.api.auth import require_admin, require_consumer
+from intelliwatt_pipelines.api.cursors import Cursor, DayCursor
 from intelliwatt_pipelines.api.docs import add_docs
 from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
-from intelliwatt_pipelines.api.negotiation import MediaType, choose
 from intelliwatt_pipelines.api.observability import RequestLog
 from intelliwatt_pipelines.api.picture_routes import router as picture_router
 from intelliwatt_pipelines.api.render import series_json
-from intelliwatt_pipelines.api.relay import (
-    decode_inline,
-    keep_inline,
-    parse_inline,
-    read_bounded,
-    receive_multipart,
-    upload_status_for,
+from intelliwatt_pipelines.api.routing import (
+    CSV,
+    DAYS_DEFAULT,
+    DAYS_MAX,
+    ERRORS,
+    JSON,
+    MAX_ID,
+    NOT_ACCEPTABLE,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    VARY,
+    Channel,
+    Esiid,
+    Instant,
+    Meter,
+    PageCursor,
+    accepts_json,
+    esiid_window,
+    negotiate,
+    render,
+    valid_esiid,
 )
-from intelliwatt_pipelines.api.timeparams import check_window, parse_day, parse_instant
-from intelliwatt_pipelines.bounds import METER_RE
+from intelliwatt_pipelines.api.timeparams import parse_day
+from intelliwatt_pipelines.api.upload_routes import upload_routes
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
+from intelliwatt_pipelines.cdm.uploads import HintConflict, RateLimited
 from intelliwatt_pipelines.cdm.warehouse import create_engine
 from intelliwatt_pipelines.config import CENTRAL_TZ, Settings
-from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.uploads import HintConflict, RateLimited, UploadLimits, accept_upload
 from intelliwatt_pipelines.rawstore import open_raw_store
-
-PAGE_DEFAULT, PAGE_MAX = 5000, 20000
-DAYS_DEFAULT, DAYS_MAX = 1000, 5000  # completeness rows (about 200 bytes each): at most 1 MB a page
-MAX_ID = 2**63 - 1
-NOT_ACCEPTABLE = {406: {"model": models.Error}}
-ERRORS = {401: {"model": models.Error}, 404: {"model": models.Error}, **NOT_ACCEPTABLE,
-          422: {"model": models.Error}}
-UPLOAD_ERRORS = {**ERRORS, 409: {"model": models.Error}, 413: {"model": models.Error}, 429: {"model": models.Error}}
-Esiid = Annotated[str, Path(description="ESI ID, 17 or 22 digits.", examples=["10443720000000001"])]
-Meter = Annotated[str | None, Query(pattern=METER_RE.pattern, description="Only this meter.")]
-Channel = Annotated[Literal["consumption", "generation"] | None, Query(description="Only this channel.")]
-Instant = Annotated[str | None, Query(description="ISO-8601; without an offset it is America/Chicago time; a "
-                                                  "bare date is that local day (whole day when used as end).")]
-PageCursor = Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page.")]
-JSON = MediaType("application", "json", (("charset", "utf-8"),))
-CSV = MediaType("text", "csv", (("charset", "utf-8"), ("header", "present")))
-VARY = {"Vary": "Accept"}  # a cache must not answer a CSV request with a cached JSON page
-
-
-def negotiate(request: Request, offers: tuple[MediaType, ...]) -> MediaType:
-    """The representation the request's Accept prefers among ``offers``; 406 when it accepts none."""
-    values = request.headers.getlist("accept")
-    chosen = choose(", ".join(values) if values else None, offers)
-    if chosen is None:
-        names = " or ".join(f"{o.type}/{o.subtype}" for o in offers)
-        raise ApiError(406, "not_acceptable", f"Accept: nothing acceptable; this route sends {names}")
-    return chosen
-
-
-def accepts_json(request: Request) -> None:
-    """Dependency of every JSON-only route."""
-    negotiate(request, (JSON,))
-
-
-def render(payload: dict, request: Request, status: int = 200) -> Response:
-    payload["corrId"] = request.state.corr_id
-    return Response(orjson.dumps(payload, option=orjson.OPT_UTC_Z), status_code=status,
-                    media_type="application/json")
-
-
-def valid_esiid(esiid: str) -> str:
-    if not ESIID_RE.match(esiid):
-        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
-    return esiid
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,10 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = open_raw_store(settings.raw_store_url)
     app.add_middleware(RequestLog)
     _handlers(app)
-    _read_routes(app)
+    _health_route(app)
+    _interval_routes(app)
+    _day_routes(app)
     _billing_routes(app)
     _admin_routes(app)
-    _upload_routes(app)
+    upload_routes(app)
     add_docs(app)
     app.include_router(picture_router)  # pictures and the status page (for browsers)
     return app
@@ -166,9 +136,8 @@ def _slash_redirect(request: Request) -> Response | None:
     return RedirectResponse(base + raw.decode("latin-1").rstrip("/") + (f"?{query}" if query else ""), 307)
 
 
-def _read_routes(app: FastAPI) -> None:
+def _health_route(app: FastAPI) -> None:
     engine = app.state.read_engine
-    consumer = [Depends(require_consumer), Depends(accepts_json)]
 
     @app.get("/api/v1/health", response_model=models.Health, responses=NOT_ACCEPTABLE,
              dependencies=[Depends(accepts_json)], tags=["health"])
@@ -181,6 +150,10 @@ def _read_routes(app: FastAPI) -> None:
             db = False
         return render({"ok": db, "db": db}, request, 200 if db else 503)
 
+
+def _interval_routes(app: FastAPI) -> None:
+    engine = app.state.read_engine
+
     @app.get("/api/v1/esiids/{esiid}/intervals", response_model=models.IntervalPage, responses={
         **ERRORS, 200: {"content": {"text/csv": {}}, "description": "JSON page, or the whole window as CSV"}},
         dependencies=[Depends(require_consumer)], tags=["usage"])
@@ -192,8 +165,8 @@ def _read_routes(app: FastAPI) -> None:
                       description="csv streams the whole window. Takes precedence over Accept, which "
                                   "otherwise chooses (q-values; JSON when both are equally acceptable).")] = None):
         """Stored intervals in [start, end), ordered by meter, channel and time."""
-        lo, hi = _esiid_window(esiid, start, end)
-        after = reads.Cursor.decode(cursor) if cursor else None
+        lo, hi = esiid_window(esiid, start, end)
+        after = Cursor.decode(cursor) if cursor else None
         as_csv = format == "csv" if format else negotiate(request, (JSON, CSV)) == CSV
         with engine.connect() as conn:
             wanted = reads.series(conn, esiid, meter, channel)
@@ -208,6 +181,11 @@ def _read_routes(app: FastAPI) -> None:
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC),
                         media_type="application/json", headers=VARY)
 
+
+def _day_routes(app: FastAPI) -> None:
+    engine = app.state.read_engine
+    consumer = [Depends(require_consumer), Depends(accepts_json)]
+
     @app.get("/api/v1/esiids/{esiid}/daily-completeness", response_model=models.Completeness,
              responses=ERRORS, dependencies=consumer, tags=["usage"])
     def completeness(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None,
@@ -220,7 +198,7 @@ def _read_routes(app: FastAPI) -> None:
         first, last = parse_day(start, "start"), parse_day(end, "end")
         if first and last and last < first:
             raise ApiError(422, "invalid_parameter", "end must not be before start")
-        after = reads.DayCursor.decode(cursor) if cursor else None
+        after = DayCursor.decode(cursor) if cursor else None
         with engine.connect() as conn:
             wanted = reads.series(conn, esiid, meter, channel)
             days, nxt = reads.completeness_page(conn, esiid, wanted, first, last, limit, after)
@@ -236,35 +214,29 @@ def _read_routes(app: FastAPI) -> None:
             return render(reads.summary(conn, esiid), request)
 
 
-def _esiid_window(esiid: str, start: str | None, end: str | None):
-    """A checked ESIID and [start, end) window from query values (422 with a reason otherwise)."""
-    valid_esiid(esiid)
-    lo, hi = parse_instant(start, "start"), parse_instant(end, "end", end=True)
-    check_window(lo, hi)
-    return lo, hi
-
-
 def _billing_routes(app: FastAPI) -> None:
     engine = app.state.read_engine
     consumer = [Depends(require_consumer), Depends(accepts_json)]
+
+    def periods(esiid: str, start: str | None, end: str | None, query) -> tuple:
+        """The checked window and what ``query`` reads in it; 404 for an ESIID with nothing stored."""
+        lo, hi = esiid_window(esiid, start, end)
+        with engine.connect() as conn:
+            billing.known_esiid(conn, esiid)
+            return lo, hi, query(conn, esiid, lo, hi)
 
     @app.get("/api/v1/esiids/{esiid}/billing-reads", response_model=models.BillingReads, responses=ERRORS,
              dependencies=consumer, tags=["billing"])
     def billing_reads(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None):
         """Meter reads (daily and monthly) whose period overlaps [start, end), by end of period."""
-        lo, hi = _esiid_window(esiid, start, end)
-        with engine.connect() as conn:
-            reads.known_esiid(conn, esiid)
-            return render({"start": lo, "end": hi, "reads": reads.billing_reads(conn, esiid, lo, hi)}, request)
+        lo, hi, rows = periods(esiid, start, end, billing.billing_reads)
+        return render({"start": lo, "end": hi, "reads": rows}, request)
 
     @app.get("/api/v1/esiids/{esiid}/reconciliation", response_model=models.Reconciliation, responses=ERRORS,
              dependencies=consumer, tags=["billing"])
     def reconciliation(request: Request, esiid: Esiid, start: Instant = None, end: Instant = None):
         """Each billing read whose period overlaps [start, end) against the intervals of the same window."""
-        lo, hi = _esiid_window(esiid, start, end)
-        with engine.connect() as conn:
-            reads.known_esiid(conn, esiid)
-            rows = reads.reconciliation(conn, esiid, lo, hi)
+        lo, hi, rows = periods(esiid, start, end, billing.reconciliation)
         counts = {s: sum(r["status"] == s for r in rows) for s in ("match", "mismatch", "insufficient_intervals")}
         return render({"start": lo, "end": hi, "counts": counts, "reads": rows}, request)
 
@@ -288,69 +260,3 @@ def _admin_routes(app: FastAPI) -> None:
         """One raw file with its coverage (ESIID, meter, channel, days), package members and uploads."""
         with engine.connect() as conn:
             return render(reads.raw_file_detail(conn, raw_file_id), request)
-
-
-MULTIPART_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file", "role", "accountKey"], "properties": {
-        "file": {"type": "string", "format": "binary"},
-        "role": {"type": "string", "enum": ["admin", "customer"]},
-        "accountKey": {"type": "string", "maxLength": 200},
-        "esiid": {"type": "string", "description": "For files that name no ESIID."},
-        "meter": {"type": "string"},
-        "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
-                   "description": "Optional: the file's SHA-256; the upload is refused if the bytes differ. "
-                                  "Sent before the file, it lets a renamed repeat through at the upload limit."}}}}}}}
-
-
-def _upload_routes(app: FastAPI) -> None:
-    settings, engine, store = app.state.settings, app.state.engine, app.state.store
-    limits = UploadLimits.from_settings(settings)
-
-    @app.post("/api/v1/uploads", status_code=202, response_model=models.UploadAccepted, responses={
-        **UPLOAD_ERRORS, 200: {"model": models.UploadAccepted, "description": "A repeat: this API key already "
-                               "uploaded these bytes for this account (upload_id is that upload; no limit used)"}},
-              dependencies=[Depends(require_consumer), Depends(accepts_json)], openapi_extra=MULTIPART_BODY,
-              tags=["uploads"])
-    async def upload(request: Request):
-        """Stream a usage file into the raw store; 202 with its raw_file id once the bytes are safe.
-        Fields: file, role (admin needs x-admin-token), accountKey, optional esiid, meter and sha256.
-        The same file again from the same API key and account is a repeat: 200 with the earlier upload."""
-        def authorize(role: str) -> None:
-            if role == "admin" and not is_admin(request, request.headers.get("x-admin-token")):
-                raise ApiError(401, "unauthorized", "role admin needs a valid x-admin-token header")
-
-        spooled, head, meta = await receive_multipart(request, store=store, max_bytes=settings.upload_max_bytes,
-                                                      authorize=authorize, limits=limits, engine=engine)
-        accepted = await run_in_threadpool(accept_upload, engine, store, spooled, head, meta, limits)
-        return _accepted(request, accepted)
-
-    @app.post("/api/v1/admin/smt/inline", status_code=202, response_model=models.UploadAccepted,
-              responses=UPLOAD_ERRORS, dependencies=[Depends(require_admin), Depends(accepts_json)], tags=["uploads"],
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": models.InlineUpload.model_json_schema()}}}})
-    async def inline(request: Request):
-        """The legacy inline JSON contract (base64, optionally gzip first); counted as role admin."""
-        body = await read_bounded(request, settings.upload_max_bytes * 4 // 3 + (1 << 16))
-        payload = await run_in_threadpool(parse_inline, body)  # decoding 100 MB must not stall the loop
-        data = await run_in_threadpool(decode_inline, payload, settings.upload_max_bytes)
-        accepted = await run_in_threadpool(keep_inline, engine, store, data, payload, request.state.corr_id,
-                                           limits)
-        return _accepted(request, accepted)
-
-    @app.get("/api/v1/uploads/{upload_id}", response_model=models.UploadStatus, responses=ERRORS,
-             dependencies=[Depends(require_consumer), Depends(accepts_json)], tags=["uploads"])
-    def upload_status(request: Request, upload_id: Annotated[int, Path(ge=1, le=MAX_ID)]):
-        """An upload made with this x-api-key (the admin token sees any): its status, rows and error.
-        Another key's upload is a 404, like one that does not exist."""
-        return render(upload_status_for(app.state.read_engine, request, upload_id), request)
-
-
-def _accepted(request: Request, accepted) -> Response:
-    captured = accepted.captured
-    # Built on the configured base URL, never the client-chosen Host header (relative without one).
-    status_url = f"{request.app.state.settings.public_base_url.rstrip('/')}/api/v1/uploads/{accepted.upload_id}"
-    response = render({"raw_file_id": captured.raw_file_id, "upload_id": accepted.upload_id, "sha256": captured.sha256,
-                       "size_bytes": accepted.size_bytes, "status": captured.status, "duplicate": not captured.new,
-                       "repeat": accepted.repeat, "status_url": status_url}, request, 200 if accepted.repeat else 202)
-    response.headers["Location"] = status_url
-    return response

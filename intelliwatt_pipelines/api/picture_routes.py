@@ -16,7 +16,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.responses import Response
 
 from intelliwatt_pipelines.api import models, picture_reads, pictures, reads
-from intelliwatt_pipelines.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, secret_matches, is_admin
+from intelliwatt_pipelines.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, is_admin, secret_matches
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
 from intelliwatt_pipelines.api.status_page import status_html

@@ -176,7 +176,7 @@ def colour_at(fraction: float) -> str:
     f = min(max(fraction if math.isfinite(fraction) else 0.0, 0.0), 1.0) * (len(SCALE) - 1)
     i = min(int(f), len(SCALE) - 2)
     a, b = (tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in (SCALE[i], SCALE[i + 1]))
-    return "#" + "".join(f"{round(x + (y - x) * (f - i)):02x}" for x, y in zip(a, b))
+    return "#" + "".join(f"{round(x + (y - x) * (f - i)):02x}" for x, y in zip(a, b, strict=True))
 
 
 def _hour_note(day: dt.date, hour: int) -> str:

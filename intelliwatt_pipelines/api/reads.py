@@ -2,100 +2,23 @@
 
 Intervals are read one series (meter, channel) at a time, so each query is a range on the primary
 key (esiid, meter, channel, ts_utc) however long the ESIID's history is. Pages are ordered by
-(meter, channel, ts_utc) and continue from an opaque keyset cursor. Daily completeness pages the
-same way, by (meter, channel, local_date).
+(meter, channel, ts_utc) and continue from an opaque keyset cursor (``cursors``). Daily completeness pages the
+same way, by (meter, channel, local_date). Billing reads are in ``billing``.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import orjson
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.api.cursors import Cursor, DayCursor
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.render import CSV_HEADER, SeriesColumns, series_csv
-from intelliwatt_pipelines.api.timeparams import CENTRAL, YEARS
-from intelliwatt_pipelines.cdm.tables import (
-    billing_read,
-    billing_read_coverage,
-    billing_reconciliation,
-    daily_completeness,
-    raw_file,
-    raw_file_coverage,
-    upload,
-    usage_interval,
-)
+from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, raw_file_coverage, upload, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
-
-
-def _pack(parts: list[str]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
-
-
-def _unpack(text: str) -> tuple[str, str, str]:
-    """A cursor's (meter, channel, position) strings; ValueError for anything else."""
-    meter, channel, position = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    if not all(isinstance(p, str) for p in (meter, channel, position)) or "\x00" in meter + channel:
-        raise ValueError
-    return meter, channel, position
-
-
-def _bad_cursor() -> ApiError:
-    return ApiError(422, "invalid_parameter", "cursor: not a cursor this API returned")
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where an intervals page ended: the last (meter, channel, ts_utc) sent."""
-
-    meter: str
-    channel: str
-    ts_utc: dt.datetime
-
-    def encode(self) -> str:
-        return _pack([self.meter, self.channel, self.ts_utc.isoformat()])
-
-    @classmethod
-    def decode(cls, text: str) -> "Cursor":
-        try:
-            meter, channel, ts = _unpack(text)
-            ts_utc = dt.datetime.fromisoformat(ts)
-            if ts_utc.tzinfo is None:
-                raise ValueError
-            ts_utc = ts_utc.astimezone(dt.timezone.utc)
-            if not YEARS[0] <= ts_utc.year <= YEARS[1]:
-                raise ValueError
-            return cls(meter, channel, ts_utc)
-        except Exception:  # anything undecodable, out of range or of the wrong shape
-            raise _bad_cursor() from None
-
-
-@dataclass(frozen=True)
-class DayCursor:
-    """Where a daily-completeness page ended: the last (meter, channel, local_date) sent."""
-
-    meter: str
-    channel: str
-    local_date: dt.date
-
-    def encode(self) -> str:
-        return _pack([self.meter, self.channel, self.local_date.isoformat()])
-
-    @classmethod
-    def decode(cls, text: str) -> "DayCursor":
-        try:
-            meter, channel, day = _unpack(text)
-            local_date = dt.date.fromisoformat(day)
-            if len(day) != 10 or not YEARS[0] <= local_date.year <= YEARS[1]:  # an intervals cursor is not one
-                raise ValueError
-            return cls(meter, channel, local_date)
-        except Exception:
-            raise _bad_cursor() from None
 
 
 def series(conn: sa.Connection, esiid: str, meter: str | None = None, channel: str | None = None) -> list[tuple[str, str]]:
@@ -133,7 +56,7 @@ def _series_columns(conn: sa.Connection, esiid: str, meter: str, channel: str, l
                                   ui.revised_at)
                         .where(ui.esiid == esiid, ui.meter == meter, ui.channel == channel, ui.ts_utc >= lo,
                                ui.ts_utc < hi).order_by(ui.ts_utc).limit(limit)).all()
-    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(7)]
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(7)]
     columns[0], columns[6] = [epoch(v) for v in columns[0]], [epoch(v) for v in columns[6]]
     return SeriesColumns(meter, channel, *columns)
 
@@ -279,44 +202,3 @@ def raw_file_detail(conn: sa.Connection, raw_file_id: int) -> dict:
                                      up.correlation_id).where(up.raw_file_id == raw_file_id).order_by(up.id)).all()
     return {**as_dict(row), "coverage": [as_dict(c) for c in coverage],
             "children": [as_dict(c) for c in children], "uploads": [as_dict(u) for u in uploads]}
-
-
-def known_esiid(conn: sa.Connection, esiid: str) -> None:
-    """404 unless some intervals or billing reads are stored for the ESIID."""
-    for coverage in (raw_file_coverage, billing_read_coverage):
-        if conn.execute(sa.select(coverage.c.esiid).where(coverage.c.esiid == esiid).limit(1)).first():
-            return
-    raise ApiError(404, "not_found", "no usage or billing reads are stored for this ESIID")
-
-
-def _period(table: sa.Table, esiid: str, start: dt.datetime | None, end: dt.datetime | None) -> list:
-    """Rows of an ESIID whose read period overlaps [start, end)."""
-    t = table.c
-    where = [t.esiid == esiid]
-    if start is not None:
-        where.append(t.read_end > start)
-    if end is not None:
-        where.append(t.read_start < end)
-    return where
-
-
-def _period_fields(row) -> dict:
-    return {"read_start": row.read_start, "read_end": row.read_end,
-            "last_day": (row.read_end - dt.timedelta(microseconds=1)).astimezone(CENTRAL).date()}
-
-
-def billing_reads(conn: sa.Connection, esiid: str, start: dt.datetime | None, end: dt.datetime | None) -> list[dict]:
-    b = billing_read.c
-    rows = conn.execute(sa.select(billing_read).where(*_period(billing_read, esiid, start, end))
-                        .order_by(b.read_end, b.read_start, b.meter, b.channel, b.source)).all()
-    return [{**{k: v for k, v in as_dict(r).items() if k != "esiid"}, **_period_fields(r),
-             "read_start_local": r.read_start.astimezone(CENTRAL).isoformat(),
-             "read_end_local": r.read_end.astimezone(CENTRAL).isoformat()} for r in rows]
-
-
-def reconciliation(conn: sa.Connection, esiid: str, start: dt.datetime | None, end: dt.datetime | None) -> list[dict]:
-    c = billing_reconciliation.c
-    rows = conn.execute(sa.select(billing_reconciliation).where(*_period(billing_reconciliation, esiid, start, end))
-                        .order_by(c.read_end, c.read_start, c.meter, c.channel, c.source)).all()
-    return [{**{k: v for k, v in as_dict(r).items() if k not in ("esiid", "local_date")}, **_period_fields(r)}
-            for r in rows]

@@ -25,23 +25,23 @@ from intelliwatt_pipelines.api.errors import ApiError, friendly_validation
 from intelliwatt_pipelines.api.models import InlineUpload
 from intelliwatt_pipelines.bounds import METER_RE
 from intelliwatt_pipelines.cdm.tables import UPLOAD_ROLES
-from intelliwatt_pipelines.esiid import ESIID_RE
-from intelliwatt_pipelines.ingest.uploads import (
+from intelliwatt_pipelines.cdm.upload_status import upload_status
+from intelliwatt_pipelines.cdm.uploads import (
     UploadLimits,
     UploadMeta,
     accept_upload,
     check_quota,
     key_hash,
     normalize_account_key,
-    upload_status,
 )
+from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.kinds import HEAD_BYTES  # what detect_kind looks at
 
 FIELDS = ("role", "accountKey", "esiid", "meter", "sha256")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 FIELD_MAX_BYTES = 256
 OTHER_PARTS_MAX_BYTES = 64 << 10  # parts with names we do not use are read and dropped, up to this
 MAX_PARTS = 16
-HEAD_BYTES = 4096
 
 
 def safe_filename(name: str | None) -> str:
@@ -160,16 +160,32 @@ def declared_sha256(fields: dict[str, str]) -> str | None:
     return value.lower() if value else None
 
 
-async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limits: UploadLimits, engine):
-    """Stream a multipart upload into a spool. Returns (spooled, head, meta); the caller keeps it."""
+def _multipart_boundary(request: Request, max_bytes: int) -> bytes:
+    """The multipart boundary, refusing other bodies and a declared length over the limit up front."""
     kind, params = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not params.get(b"boundary"):
         raise ApiError(422, "invalid_body", "send multipart/form-data with a file part and role, accountKey fields")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + (1 << 20):
         raise ApiError(413, "too_large", f"file is larger than the {max_bytes}-byte limit")
+    return params[b"boundary"]
+
+
+def _require_whole_file(form: "_Form") -> None:
+    """The body was complete and held a non-empty part named 'file'."""
+    if not form.ended:  # python-multipart's finalize() does not check this itself
+        raise ApiError(422, "invalid_body", "the multipart body ended before its closing boundary")
+    if form.spool is None:
+        raise ApiError(422, "invalid_body", "file: the multipart body has no part named 'file'")
+    if form.spool.size == 0:
+        raise ApiError(422, "invalid_body", "file: is empty")
+
+
+async def receive_multipart(request: Request, *, store, max_bytes: int, authorize, limits: UploadLimits, engine):
+    """Stream a multipart upload into a spool. Returns (spooled, head, meta); the caller keeps it."""
+    boundary = _multipart_boundary(request, max_bytes)
     form, corr, key = _Form(store, max_bytes), request.state.corr_id, presented_key_hash(request)
-    parser = MultipartParser(params[b"boundary"], form.callbacks())
+    parser = MultipartParser(boundary, form.callbacks())
     checked = False
     try:
         async for chunk in request.stream():
@@ -183,12 +199,7 @@ async def receive_multipart(request: Request, *, store, max_bytes: int, authoriz
                 await run_in_threadpool(check_quota, engine, meta, limits, declared_sha256(form.fields))
                 checked = True
         parser.finalize()
-        if not form.ended:  # python-multipart's finalize() does not check this itself
-            raise ApiError(422, "invalid_body", "the multipart body ended before its closing boundary")
-        if form.spool is None:
-            raise ApiError(422, "invalid_body", "file: the multipart body has no part named 'file'")
-        if form.spool.size == 0:
-            raise ApiError(422, "invalid_body", "file: is empty")
+        _require_whole_file(form)
         meta = upload_meta(form.fields, form.filename, "multipart", corr, key)
         authorize(meta.role)
         declared = declared_sha256(form.fields)

@@ -99,4 +99,4 @@ def series_csv(series: SeriesColumns) -> str:
     return "".join(
         f"{u}Z,{lt}{_offset_text(int(o))},{prefix},{m},{k!r},{csv_text(q)},{csv_text(s)},{r},{v}\n"
         for u, lt, o, m, k, q, s, r, v in zip(utc, local, offsets, series.minutes, series.kwh, series.quality,
-                                             series.source, series.raw_file_id, revised))
+                                             series.source, series.raw_file_id, revised, strict=True))

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.merge import dialect_insert, merge_rows
 from intelliwatt_pipelines.cdm.normalize import QUALITY_RANK, day_bounds_utc, local_dates
-from intelliwatt_pipelines.cdm.store import dialect_insert, merge_rows
 from intelliwatt_pipelines.cdm.tables import (
     billing_read,
     billing_read_coverage,

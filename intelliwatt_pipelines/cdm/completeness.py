@@ -24,7 +24,7 @@ AGGREGATES = ["local_date", "interval_minutes", "quality", "n", "kwh"]
 
 def day_aggregates(intervals: pd.DataFrame) -> pd.DataFrame:
     """Per Central day, interval length and quality: how many intervals and their kWh. This is all
-    completeness needs (PostgreSQL computes the same with GROUP BY, see store.read_day_aggregates)."""
+    completeness needs (PostgreSQL computes the same with GROUP BY, see completeness_store.read_day_aggregates)."""
     df = intervals.assign(local_date=local_dates(intervals["ts_utc"]))
     return (df.groupby(["local_date", "interval_minutes", "quality"]).agg(n=("kwh", "size"), kwh=("kwh", "sum"))
             .reset_index()[AGGREGATES])
@@ -55,7 +55,7 @@ def daily_completeness(series: tuple, aggregates: pd.DataFrame, dates: list[dt.d
     step = int(df["interval_minutes"].min()) if len(df) else DEFAULT_INTERVAL_MINUTES
     rows = []
     starts, ends = days_bounds_utc(dates)
-    for day, start, end in zip(dates, starts, ends):
+    for day, start, end in zip(dates, starts, ends, strict=True):
         counts = found.get(day)
         if counts is None:
             if bound is None or end <= bound[0] or start >= bound[1]:
@@ -66,7 +66,7 @@ def daily_completeness(series: tuple, aggregates: pd.DataFrame, dates: list[dt.d
         expected = int((end - start) / pd.Timedelta(minutes=minutes))
         actual = int(counts["actual_intervals"])
         rows.append({
-            **dict(zip(SERIES, series)), "local_date": day, "interval_minutes": minutes,
+            **dict(zip(SERIES, series, strict=True)), "local_date": day, "interval_minutes": minutes,
             "expected_intervals": expected, "actual_intervals": actual,
             "estimated_intervals": int(counts["estimated_intervals"]), "filled_intervals": int(counts["filled_intervals"]),
             # sums of 3-decimal readings: round away float noise

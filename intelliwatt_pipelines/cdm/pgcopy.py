@@ -25,27 +25,18 @@ FIXED = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float8": ">f8", "timestam
          "bool": "?"}
 
 
+# Most specific first: SmallInteger and BigInteger are Integers too.
+_WIRE_KINDS = ((sa.String, "text"), (sa.Date, "date"), (sa.SmallInteger, "int2"), (sa.BigInteger, "int8"),
+               (sa.Integer, "int4"), (sa.Float, "float8"), (sa.Boolean, "bool"))
+
+
 def pg_kind(column: sa.Column) -> str | None:
     """The binary wire type of a column, or None when this module does not encode it."""
     t = column.type
     t = getattr(t, "impl", t)
-    if isinstance(t, sa.String):
-        return "text"
     if isinstance(t, sa.DateTime):
         return "timestamptz" if t.timezone else None
-    if isinstance(t, sa.Date):
-        return "date"
-    if isinstance(t, sa.SmallInteger):
-        return "int2"
-    if isinstance(t, sa.BigInteger):
-        return "int8"
-    if isinstance(t, sa.Integer):
-        return "int4"
-    if isinstance(t, sa.Float):
-        return "float8"
-    if isinstance(t, sa.Boolean):
-        return "bool"
-    return None
+    return next((kind for sql_type, kind in _WIRE_KINDS if isinstance(t, sql_type)), None)
 
 
 def unix_us(values: pd.Series) -> np.ndarray:
@@ -75,7 +66,7 @@ def binary_payload(frame: pd.DataFrame, columns: list[sa.Column]) -> bytes | Non
         return None
     n = len(frame)
     texts, fixed, keys, radix = {}, {}, [], []
-    for col, kind in zip(columns, kinds):
+    for col, kind in zip(columns, kinds, strict=True):
         series = frame[col.name]
         if kind == "text":
             codes, uniques = pd.factorize(series, use_na_sentinel=True)  # NaN/None -> -1 (NULL)
@@ -93,7 +84,7 @@ def binary_payload(frame: pd.DataFrame, columns: list[sa.Column]) -> bytes | Non
         return None
     # One integer per row for its (text values, NULLs) pattern: mixed radix over the columns.
     combined = np.zeros(n, dtype=np.int64)
-    for codes, base in zip(keys, radix):
+    for codes, base in zip(keys, radix, strict=True):
         combined = combined * base + codes
     group, uniques = pd.factorize(combined)
     if len(uniques) > MAX_GROUPS:
@@ -111,7 +102,7 @@ def _group_bytes(rows: np.ndarray, pattern: list[int], columns, kinds, texts, fi
     """Rows sharing text values and NULLs: one fixed layout, one structured array. ``pattern``
     holds, per column, the text value's code + 1 (0 = NULL) or the NULL flag."""
     fields, constants = [("n", ">i2")], {"n": len(columns)}
-    for i, (col, kind) in enumerate(zip(columns, kinds)):
+    for i, (col, kind) in enumerate(zip(columns, kinds, strict=True)):
         length = f"l{i}"
         fields.append((length, ">i4"))
         if kind == "text":
@@ -132,7 +123,7 @@ def _group_bytes(rows: np.ndarray, pattern: list[int], columns, kinds, texts, fi
     out = np.empty(len(rows), dtype=np.dtype(fields))
     for name, value in constants.items():
         out[name] = value
-    for i, (col, kind) in enumerate(zip(columns, kinds)):
+    for i, (col, kind) in enumerate(zip(columns, kinds, strict=True)):
         if kind != "text" and f"v{i}" in out.dtype.names:
             out[f"v{i}"] = fixed[col.name][rows]
     return out.tobytes()

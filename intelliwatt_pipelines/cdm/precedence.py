@@ -5,7 +5,7 @@ later delivery). Across sources an ordered list of ``source:quality`` patterns d
 match ranking highest; ``*`` matches anything. A zero placeholder (``filled``) always ranks last,
 whatever the list says: a placeholder never overwrites a reading. Equal ranks fall back to the
 revision rules. The value that loses stays in its raw file (``raw_file_coverage`` lists it).
-Between values of different lengths the finer real data wins instead (see ``store._overlap_losers``).
+Between values of different lengths the finer real data wins instead (see ``intervals._overlap_losers``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.config import DEFAULT_SOURCE_PRECEDENCE as DEFAULT
-from intelliwatt_pipelines.config import precedence_patterns
+from intelliwatt_pipelines.config.values import precedence_patterns
 
 
 @dataclass(frozen=True)

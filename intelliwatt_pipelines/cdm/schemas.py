@@ -1,22 +1,39 @@
-"""pandera schemas for canonical frames (used by the Dagster asset checks and the tests)."""
+"""pandera schemas for canonical frames (used by the Dagster asset checks and the tests).
+
+The column checks (allowed values, bounds, patterns, nullability) come from ``cdm.fields``.
+"""
 
 from __future__ import annotations
 
 import pandera.pandas as pa
 
-from intelliwatt_pipelines import bounds
-from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.cdm import fields
+
+# fields' column types as the frames hold them (model.typed_frame)
+FRAME_DTYPES = {"smallint": int, "integer": int, "bigint": int, "id": int, "float": float, "text": str,
+                "timestamptz": "datetime64[us, UTC]"}
+
+
+def column_checks(f: fields.Field) -> list[pa.Check]:
+    checks = [pa.Check.isin(list(f.choices))] if f.allowed else []
+    checks += [pa.Check.str_matches(f.pattern.regex.pattern)] if f.pattern else []
+    return checks + [check(x) for check, x in ((pa.Check.ge, f.ge), (pa.Check.le, f.le), (pa.Check.lt, f.lt))
+                     if x is not None]
+
+
+def frame_column(f: fields.Field) -> pa.Column:
+    return pa.Column(str if f.length else FRAME_DTYPES[f.type], column_checks(f), nullable=f.nullable)
+
+
+def frame_columns(table: str, names: list[str]) -> dict[str, pa.Column]:
+    return {name: frame_column(fields.column(table, name)) for name in names}
+
+
+# The intervals as the checks read them back (not revised_at, source, raw_file_id).
+INTERVAL_CHECKED = ["esiid", "meter", "channel", "ts_utc", "interval_minutes", "kwh", "quality"]
 
 usage_interval_schema = pa.DataFrameSchema(
-    {
-        "esiid": pa.Column(str, pa.Check.str_matches(ESIID_RE.pattern)),
-        "meter": pa.Column(str, pa.Check.str_matches(bounds.METER_RE.pattern)),
-        "channel": pa.Column(str, pa.Check.isin(["consumption", "generation"])),
-        "ts_utc": pa.Column("datetime64[us, UTC]"),
-        "interval_minutes": pa.Column(int, pa.Check.isin([5, 15, 30, 60])),
-        "kwh": pa.Column(float, [pa.Check.ge(0), pa.Check.lt(bounds.MAX_INTERVAL_KWH)]),
-        "quality": pa.Column(str, pa.Check.isin(["actual", "estimated", "filled"])),
-    },
+    frame_columns("usage_interval", INTERVAL_CHECKED),
     checks=[
         # A placeholder is a zero, never a guess.
         pa.Check(lambda df: (df["quality"] != "filled") | (df["kwh"] == 0), name="filled_rows_are_zero"),

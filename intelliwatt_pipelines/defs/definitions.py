@@ -7,18 +7,6 @@ import os
 import dagster as dg
 
 from intelliwatt_pipelines.config import Settings
-from intelliwatt_pipelines.defs.assets import (
-    BILLING_READS,
-    DAILY_COMPLETENESS,
-    INBOX_SOURCE,
-    RAW_FILES,
-    RECONCILIATION,
-    SFTP_SOURCE,
-    USAGE_INTERVALS,
-    build_billing_asset,
-    build_raw_files_asset,
-    build_usage_asset,
-)
 from intelliwatt_pipelines.defs.checks import (
     ALL_CHECKS,
     billing_reads_plausible,
@@ -26,8 +14,17 @@ from intelliwatt_pipelines.defs.checks import (
     daily_completeness_threshold,
     usage_intervals_schema,
 )
+from intelliwatt_pipelines.defs.from_raw import build_billing_asset, build_usage_asset
+from intelliwatt_pipelines.defs.keys import (
+    BILLING_READS,
+    DAILY_COMPLETENESS,
+    RAW_FILES,
+    RECONCILIATION,
+    USAGE_INTERVALS,
+)
 from intelliwatt_pipelines.defs.logs import console_logger
 from intelliwatt_pipelines.defs.partitions import day_partitions, partition_start
+from intelliwatt_pipelines.defs.raw_files import INBOX_SOURCE, SFTP_SOURCE, build_raw_files_asset
 from intelliwatt_pipelines.defs.rebuild import REBUILD_HOMES_JOB, build_rebuild_homes_job
 from intelliwatt_pipelines.defs.resources import (
     InboxResource,

@@ -17,7 +17,6 @@ from intelliwatt_pipelines.cdm.warehouse import create_engine
 from intelliwatt_pipelines.config import CENTRAL_TZ, Settings
 from intelliwatt_pipelines.samples import SAMPLE_FIRST_DAY
 
-
 # The dynamic ESIID partitions of earlier releases, deleted from the instance by `intelliwatt migrate`.
 LEGACY_ESIID_PARTITIONS = "esiid"
 

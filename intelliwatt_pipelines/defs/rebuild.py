@@ -11,25 +11,18 @@ rows gets no materialization).
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
-from intelliwatt_pipelines.defs.assets import (
-    HomesConfig,
-    RebuildTotals,
-    billing_rebuild,
-    rebuild_homes,
-    selected_homes,
-    usage_rebuild,
-)
+from intelliwatt_pipelines.cdm.day_summaries import combined_by_day
+from intelliwatt_pipelines.defs.from_raw import HomesConfig, billing_rebuild, selected_homes, usage_rebuild
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.reporting import (
-    BILLING_READS,
-    combined_by_day,
     log_events,
+    rebuilt_read_events,
     reconciliation_day_events,
     usage_day_events,
 )
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
+from intelliwatt_pipelines.ingest.rebuild_groups import RebuildTotals, rebuild_in_groups
 from intelliwatt_pipelines.pii import mask
 
 REBUILD_HOMES_JOB = "rebuild_homes_job"
@@ -77,8 +70,9 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         engine, store = warehouse.engine(), raw_store.store()
         homes = selected_homes(config, engine, start, end)
         context.instance.add_run_tags(context.run_id, home_tags(homes))
-        usage = rebuild_homes(context, homes, usage_rebuild(rules, engine, store, start, end), keep_home_days=True)
-        billing = rebuild_homes(context, homes, billing_rebuild(rules, engine, store, start, end))
+        usage = rebuild_in_groups(homes, usage_rebuild(rules, engine, store, start, end), context.log.info,
+                                  keep_home_days=True)
+        billing = rebuild_in_groups(homes, billing_rebuild(rules, engine, store, start, end), context.log.info)
         report_rebuilt_days(context, days_def, homes, start, end, usage, billing)
 
     @dg.job(name=REBUILD_HOMES_JOB, tags={"intelliwatt/kind": "rebuild_homes"},
@@ -98,14 +92,10 @@ def report_rebuilt_days(context, days_def, homes: list[str], start: dt.date, end
     valid = set(days_def.get_partition_keys())
     days = [d for d in (str(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)) if d in valid]
     extra = {"rebuilt_homes": len(homes), "esiids": ", ".join(mask(e) for e in homes[:20])}
-    completeness = pd.concat(usage.home_days, ignore_index=True) if usage.home_days else pd.DataFrame()
-    events = usage_day_events(completeness, {}, valid, extra)
+    events = usage_day_events(usage.completeness(), {}, valid, extra)
     # the billing rebuild ran last and reconciled every stored read of these days: one row per read
     per_day = combined_by_day(billing.reconciliation)
-    events += [dg.AssetMaterialization(BILLING_READS, partition=str(row.local_date), metadata={
-        "homes": int(row.homes), "reads": int(row.reads), **extra})
-        for row in per_day.itertuples(index=False) if str(row.local_date) in valid]
-    events += reconciliation_day_events(per_day, valid, extra)
+    events += rebuilt_read_events(per_day, valid, extra) + reconciliation_day_events(per_day, valid, extra)
     log_events(context, events)
     if outside := (end - start).days + 1 - len(days):
         context.log.warning(f"{outside} day(s) outside the partition range were rebuilt but are not partitions")

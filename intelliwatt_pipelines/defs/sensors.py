@@ -8,11 +8,12 @@ import time
 
 import dagster as dg
 
-from intelliwatt_pipelines.defs.assets import INBOX_SOURCE, SFTP_SOURCE, ingest_run_config, transport_for
+from intelliwatt_pipelines.cdm.uploads import UPLOAD_SOURCE
 from intelliwatt_pipelines.defs.logs import redacted_errors
+from intelliwatt_pipelines.defs.raw_files import INBOX_SOURCE, SFTP_SOURCE, ingest_run_config, transport_for
 from intelliwatt_pipelines.defs.resources import InboxResource, SftpResource, WarehouseResource
 from intelliwatt_pipelines.ingest.inbox import SensorState, new_entries, ready_entries
-from intelliwatt_pipelines.ingest.uploads import UPLOAD_SOURCE, pending_uploads
+from intelliwatt_pipelines.ingest.uploads import pending_uploads
 from intelliwatt_pipelines.pii import redact
 from intelliwatt_pipelines.transport import RemoteEntry, TransportError
 

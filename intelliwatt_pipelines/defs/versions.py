@@ -19,7 +19,13 @@ import hashlib
 import dagster as dg
 
 from intelliwatt_pipelines.cdm import billing, completeness, normalize
-from intelliwatt_pipelines.defs.keys import BILLING_READS, DAILY_COMPLETENESS, RAW_FILES, RECONCILIATION, USAGE_INTERVALS
+from intelliwatt_pipelines.defs.keys import (
+    BILLING_READS,
+    DAILY_COMPLETENESS,
+    RAW_FILES,
+    RECONCILIATION,
+    USAGE_INTERVALS,
+)
 from intelliwatt_pipelines.ingest import capture
 from intelliwatt_pipelines.sources import detect, green_button, smt_billing, smt_interval, smt_simple
 

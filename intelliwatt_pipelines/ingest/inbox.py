@@ -20,18 +20,19 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.merge import dialect_insert
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
-from intelliwatt_pipelines.cdm.store import dialect_insert
+from intelliwatt_pipelines.cdm.raw_files import PACKAGE_MEMBER_SEPARATOR, Captured
 from intelliwatt_pipelines.cdm.tables import inbox_claim, inbox_entry, raw_file
-from intelliwatt_pipelines.ingest.capture import Captured, capture_stream
-from intelliwatt_pipelines.ingest.normalize import FileOutcome, normalize_raw_file
+from intelliwatt_pipelines.ingest.capture import capture_stream
+from intelliwatt_pipelines.ingest.normalize import normalize_raw_file
+from intelliwatt_pipelines.ingest.pipeline import FileOutcome
 from intelliwatt_pipelines.ingest.sidecar import SUFFIX, read_sidecar, record_sidecar, sidecar_is_news
-from intelliwatt_pipelines.ingest.unpack import Member, QuarantineError, UnpackLimits, package_kind, unpacked
+from intelliwatt_pipelines.ingest.unpack import Member, QuarantineError, UnpackLimits, unpacked
+from intelliwatt_pipelines.kinds import package_kind
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources.frames import ReadingWindow
 from intelliwatt_pipelines.transport import RemoteEntry
-
-PACKAGE_MEMBER_SEPARATOR = "!"
 
 
 @dataclass(frozen=True)

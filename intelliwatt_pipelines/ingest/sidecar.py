@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.bounds import METER_RE
-from intelliwatt_pipelines.cdm.store import dialect_insert
+from intelliwatt_pipelines.cdm.merge import dialect_insert
 from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_hint
 from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.transport import RemoteEntry

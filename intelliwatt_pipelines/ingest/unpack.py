@@ -18,9 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
-PGP_SUFFIXES = (".asc", ".pgp", ".gpg")
-ZIP_MAGIC = b"PK\x03\x04"
+from intelliwatt_pipelines.kinds import PGP_SUFFIXES, ZIP_MAGIC, package_kind
+
 CHUNK = 1 << 20
 
 
@@ -40,16 +39,6 @@ class Member:
 
     name: str
     open: Callable[[], BinaryIO]
-
-
-def package_kind(data: bytes, filename: str = "") -> str | None:
-    """``pgp`` or ``zip`` when the bytes are a package, else None."""
-    head = data[:64].lstrip()
-    if head.startswith(PGP_ARMOUR) or filename.lower().endswith(PGP_SUFFIXES):
-        return "pgp"
-    if data[:4] == ZIP_MAGIC:
-        return "zip"
-    return None
 
 
 def decrypt_to(stream: BinaryIO, out: Path, *, gnupghome: str | None, passphrase: str | None,

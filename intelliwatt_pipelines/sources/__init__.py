@@ -1,8 +1,8 @@
 """Vendor formats: bytes in, typed interval frames out. Pure: no Dagster, no database."""
 
-from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.model import INTERVAL_COLUMNS
-from intelliwatt_pipelines.sources.frames import ParsedIntervals
 from intelliwatt_pipelines.sources.detect import parse_usage_file
+from intelliwatt_pipelines.sources.errors import ParseError
+from intelliwatt_pipelines.sources.frames import ParsedIntervals
 
 __all__ = ["INTERVAL_COLUMNS", "ParseError", "ParsedIntervals", "parse_usage_file"]

@@ -17,7 +17,6 @@ from intelliwatt_pipelines.sources.errors import ParseError
 
 SERIES_COLUMNS = ["esiid", "meter", "channel"]
 UNKNOWN_METER = "unknown"
-INTERVAL_LENGTHS = (5, 15, 30, 60)
 # The pattern as a person reads it in a reason (no regex escapes).
 METER_RULE = bounds.METER_PATTERN.replace("\\", "")
 
@@ -80,7 +79,7 @@ class SpanTracker:
         if frame.empty:
             return
         spans = frame.groupby(SERIES_COLUMNS, sort=False).agg(lo=(first, "min"), hi=(last, "max"))
-        for key, lo, hi in zip(spans.index, spans["lo"], spans["hi"]):
+        for key, lo, hi in zip(spans.index, spans["lo"], spans["hi"], strict=True):
             lo, hi = (ts.tz_convert(CENTRAL_TZ).date() for ts in (lo, hi))
             seen = self.days.get(key)
             lo, hi = (min(lo, seen[0]), max(hi, seen[1])) if seen else (lo, hi)
@@ -93,7 +92,9 @@ class SpanTracker:
 
 
 @dataclass
-class ParsedIntervals:
+class ParsedRows:
+    """What a parser returns: the valid rows as a typed frame, and counts of the rest with reasons."""
+
     kind: str
     frame: pd.DataFrame
     rows_read: int
@@ -104,6 +105,11 @@ class ParsedIntervals:
     @property
     def rows_valid(self) -> int:
         return len(self.frame)
+
+
+@dataclass
+class ParsedIntervals(ParsedRows):
+    """Interval readings (``model.INTERVAL_COLUMNS``)."""
 
 
 def decode_text(data: bytes) -> str:
@@ -117,10 +123,6 @@ def decode_text(data: bytes) -> str:
     if not text.strip():
         raise ParseError("file is empty")
     return text
-
-
-def first_line(text: str) -> str:
-    return text.split("\n", 1)[0].strip().strip("\r")
 
 
 CSV_OPTIONS = dict(dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
@@ -209,7 +211,7 @@ def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(uniq[todo], format=fmt, errors="coerce")
-    return values.map(dict(zip(uniq, parsed))).astype("datetime64[us]")
+    return values.map(dict(zip(uniq, parsed, strict=True))).astype("datetime64[us]")
 
 
 def check_esiids(esiid: pd.Series, problems: Problems) -> None:

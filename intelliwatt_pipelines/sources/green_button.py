@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError as XmlParseError
 
@@ -23,11 +22,11 @@ import pandas as pd
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
+from intelliwatt_pipelines import bounds
+from intelliwatt_pipelines.kinds import GREEN_BUTTON as KIND
 from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
-from intelliwatt_pipelines import bounds
 from intelliwatt_pipelines.sources.frames import (
-    INTERVAL_LENGTHS,
     UNKNOWN_METER,
     ParsedIntervals,
     Problems,
@@ -39,22 +38,13 @@ from intelliwatt_pipelines.sources.frames import (
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
 PARSER_VERSION = "1"
 
-KIND = "green_button"
 ATOM, ESPI = "{http://www.w3.org/2005/Atom}", "{http://naesb.org/espi}"
 WH = 72  # ESPI uom code for watt-hours
 FLOWS = {1: "consumption", 19: "generation"}
 # ESPI QualityOfReading codes that mean the value was not measured as such.
 ESTIMATED_QUALITIES = {7, 8, 9, 11, 12, 13, 15}
 DELTA_DATA = 4  # accumulationBehaviour: energy per interval (1 would be a cumulative register reading)
-MAX_INTERVAL_SECONDS = max(INTERVAL_LENGTHS) * 60
-
-
-_FEED = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?feed[\s>]")
-
-
-def matches(head: str) -> bool:
-    """An Atom feed carrying ESPI resources (by its first few kilobytes), prefixed root or not."""
-    return bool(_FEED.search(head)) and "naesb.org/espi" in head
+MAX_INTERVAL_SECONDS = max(bounds.INTERVAL_LENGTHS) * 60
 
 
 @dataclass
@@ -161,43 +151,7 @@ def parse(data: bytes, binding: Binding = Binding(), window: ReadingWindow = Rea
     feed = _read_feed(data)
     if not feed.blocks:
         raise ParseError("Green Button: the feed holds no IntervalBlock")
-    # usage points with energy readings, told apart by their full URL (ids repeat across customers)
-    points = sorted({_parent(m["up"], "MeterReading") or "" for m in feed.meter_readings.values()})
-    several = len(points) > 1
-    rows, problems, skipped, read = [], [], 0, 0
-    for block_href, up, readings in feed.blocks:
-        read += len(readings)
-        meter_reading = feed.meter_readings.get(_parent(up, "IntervalBlock") or "")
-        rtype = feed.reading_types.get((meter_reading or {}).get("reading_type") or "")
-        if meter_reading is None or rtype is None:
-            problems.append(f"IntervalBlock {block_href.rsplit('/', 1)[-1]}: no MeterReading/ReadingType links to it")
-            skipped += len(readings)
-            continue
-        if rtype["accumulationBehaviour"] not in (None, DELTA_DATA):
-            problems.append(f"ReadingType accumulationBehaviour {rtype['accumulationBehaviour']}: register "
-                            "readings, not energy per interval; skipped")
-            skipped += len(readings)
-            continue
-        if rtype["uom"] != WH or FLOWS.get(rtype["flowDirection"] or 1) is None:
-            problems.append(f"ReadingType uom {rtype['uom']}, flowDirection {rtype['flowDirection']}: not energy "
-                            "in Wh delivered or received; skipped")
-            skipped += len(readings)
-            continue
-        point = _parent(meter_reading["up"], "MeterReading") or ""
-        point_id = _usage_point_id(point)
-        given = binding.usage_points.get(point_id, (None, None))
-        esiid, meter = given[0] or binding.esiid, given[1] or binding.meter
-        if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart,
-            # under a name that is the same in every file that holds the point
-            meter = f"{meter or 'gb'}-up{hashlib.sha256(point.encode()).hexdigest()[:8]}"
-        scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
-        channel = FLOWS[rtype["flowDirection"] or 1]
-        for start, duration, value, quality in readings:
-            if duration > MAX_INTERVAL_SECONDS or duration % 60 or duration // 60 not in INTERVAL_LENGTHS:
-                skipped += 1  # daily/monthly bins and summaries are not intervals
-                continue
-            rows.append((esiid, meter or UNKNOWN_METER, channel, start, duration // 60, value * scale,
-                         "estimated" if quality else "actual"))
+    rows, problems, skipped, read = _feed_rows(feed, binding)
     if not rows:
         raise ParseError("Green Button: no energy interval readings of 60 minutes or less (uom 72); "
                          + "; ".join(problems[:3]))
@@ -206,21 +160,88 @@ def parse(data: bytes, binding: Binding = Binding(), window: ReadingWindow = Rea
                          "sidecar file '<file name>.meta.json' holding {\"esiid\": \"…\", \"meter\": \"…\"}")
     frame = pd.DataFrame(rows, columns=["esiid", "meter", "channel", "ts", "interval_minutes", "kwh", "quality"])
     checks = _checked(frame, window)
-    frame = frame[~checks.invalid].reset_index(drop=True)
+    frame, repeats = _without_repeats(_typed(frame[~checks.invalid]), problems)
+    return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(checks.invalid.sum()),
+                           rows_skipped=skipped + repeats, problems=checks.messages + problems)
+
+
+def _feed_rows(feed: _Feed, binding: Binding) -> tuple[list[tuple], list[str], int, int]:
+    """(rows, problems, readings skipped, readings read) over every IntervalBlock: a block whose
+    ReadingType is not energy per interval in Wh is skipped whole, with a reason."""
+    # usage points with energy readings, told apart by their full URL (ids repeat across customers)
+    points = sorted({_parent(m["up"], "MeterReading") or "" for m in feed.meter_readings.values()})
+    rows, problems, skipped, read = [], [], 0, 0
+    for block_href, up, readings in feed.blocks:
+        read += len(readings)
+        meter_reading = feed.meter_readings.get(_parent(up, "IntervalBlock") or "")
+        rtype = feed.reading_types.get((meter_reading or {}).get("reading_type") or "")
+        reason = _unusable(block_href, meter_reading, rtype)
+        if reason:
+            problems.append(reason)
+            skipped += len(readings)
+            continue
+        esiid, meter = _series(_parent(meter_reading["up"], "MeterReading") or "", binding, len(points) > 1)
+        block_rows = _block_rows(readings, esiid, meter, rtype)
+        skipped += len(readings) - len(block_rows)
+        rows += block_rows
+    return rows, problems, skipped, read
+
+
+def _unusable(block_href: str, meter_reading: dict | None, rtype: dict | None) -> str | None:
+    """Why a block's readings are not energy intervals (None when they are)."""
+    if meter_reading is None or rtype is None:
+        return f"IntervalBlock {block_href.rsplit('/', 1)[-1]}: no MeterReading/ReadingType links to it"
+    if rtype["accumulationBehaviour"] not in (None, DELTA_DATA):
+        return (f"ReadingType accumulationBehaviour {rtype['accumulationBehaviour']}: register "
+                "readings, not energy per interval; skipped")
+    if rtype["uom"] != WH or FLOWS.get(rtype["flowDirection"] or 1) is None:
+        return (f"ReadingType uom {rtype['uom']}, flowDirection {rtype['flowDirection']}: not energy "
+                "in Wh delivered or received; skipped")
+    return None
+
+
+def _series(point: str, binding: Binding, several: bool) -> tuple[str | None, str | None]:
+    """(esiid, meter) of a usage point's readings: its own binding, else the file's."""
+    given = binding.usage_points.get(_usage_point_id(point), (None, None))
+    esiid, meter = given[0] or binding.esiid, given[1] or binding.meter
+    if several and not given[0] and not given[1]:  # usage points sharing one ESIID stay apart,
+        # under a name that is the same in every file that holds the point
+        meter = f"{meter or 'gb'}-up{hashlib.sha256(point.encode()).hexdigest()[:8]}"
+    return esiid, meter
+
+
+def _block_rows(readings, esiid: str | None, meter: str | None, rtype: dict) -> list[tuple]:
+    """A block's readings as rows, in kWh; readings that are not interval lengths are left out."""
+    scale = 10.0 ** (rtype["powerOfTenMultiplier"] or 0) / 1000.0
+    channel = FLOWS[rtype["flowDirection"] or 1]
+    rows = []
+    for start, duration, value, quality in readings:
+        if duration > MAX_INTERVAL_SECONDS or duration % 60 or duration // 60 not in bounds.INTERVAL_LENGTHS:
+            continue  # daily/monthly bins and summaries are not intervals
+        rows.append((esiid, meter or UNKNOWN_METER, channel, start, duration // 60, value * scale,
+                     "estimated" if quality else "actual"))
+    return rows
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
     frame["ts_utc"] = pd.to_datetime(frame.pop("ts"), unit="s", utc=True)
     frame["kwh"] = frame["kwh"].round(9)
     frame["revised_at"] = pd.NaT
+    return frame
+
+
+def _without_repeats(frame: pd.DataFrame, problems: list[str]) -> tuple[pd.DataFrame, int]:
+    """One reading per series and start: at one moment with two lengths (an hour and its first
+    quarter) the finer reading is kept. Returns the frame and how many were dropped."""
     key = ["esiid", "meter", "channel", "ts_utc"]
-    # one moment, two lengths (an hour and its first quarter): the finer reading is kept
     frame = frame.sort_values(key + ["interval_minutes"], kind="mergesort")
     dup = frame.duplicated(key, keep="first")
     clash = dup & ~frame.duplicated(key + ["interval_minutes", "kwh", "quality"], keep="first")
     if clash.any():
         problems.append(f"{int(clash.sum())} reading(s) share a start with another value (or length); the "
                         "finer, first one is kept")
-    frame = frame[~dup]
-    return ParsedIntervals(kind=KIND, frame=typed_frame(frame), rows_read=read, rows_invalid=int(checks.invalid.sum()),
-                           rows_skipped=skipped + int(dup.sum()), problems=checks.messages + problems)
+    return frame[~dup], int(dup.sum())
 
 
 def _checked(frame: pd.DataFrame, window: ReadingWindow) -> Problems:

@@ -1,10 +1,7 @@
 """SMT meter reads: daily meter usage CSVs and monthly billing reads (energy-data JSON).
 
-Neither layout is publicly documented, so columns (CSV) and fields (JSON) are mapped by *name
-families*: a name is reduced to its lower-case letters and digits (``USAGE_DATE``, ``Usage Date``
-and ``usageDate`` are all ``usagedate``) and looked up in the families below. Names no family
-knows are reported as unmapped. A file without a read date or a kWh column fails with the names
-it has.
+Neither layout is publicly documented, so columns (CSV) and fields (JSON) are mapped by the name
+families of ``kinds.FAMILIES``. A file without a read date or a kWh column fails with the names it has.
 
 Read periods become UTC instants of local (America/Chicago) midnights:
 - one date (or start date = end date): that whole local day, [date 00:00, date+1 00:00);
@@ -16,16 +13,17 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from intelliwatt_pipelines.kinds import FAMILIES, SMT_DAILY_READ, SMT_MONTHLY_JSON, field_of, mapping
 from intelliwatt_pipelines.model import BILLING_COLUMNS, BILLING_KEY, CENTRAL_TZ, unsigned_zero
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
+    ParsedRows,
     Problems,
     ReadingWindow,
     check_esiids,
@@ -39,41 +37,10 @@ from intelliwatt_pipelines.sources.frames import (
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
 PARSER_VERSION = "1"
 
-KIND_DAILY = "smt_daily_read"
-KIND_MONTHLY = "smt_monthly_json"
 SOURCE_DAILY = "smt_daily_csv"
 SOURCE_MONTHLY = "smt_monthly_api"
 
 
-# field -> accepted names, reduced to lower-case letters and digits
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "esiid": ("esiid", "esiidnumber", "esi", "esiidno", "servicepoint", "premiseesiid"),
-    "meter": ("meter", "meternumber", "meterno", "meterid", "meternum", "mtrnum", "meterserialnumber"),
-    "day": ("usagedate", "readdate", "date", "day", "usageday", "meterreaddate", "readingdate"),
-    "start": ("servicestartdate", "serviceperiodstart", "periodstart", "periodstartdate", "readstart",
-              "readstartdate", "startdate", "usagestartdate", "startreaddate", "billstartdate", "fromdate"),
-    "end": ("serviceenddate", "serviceperiodend", "periodend", "periodenddate", "readend", "readenddate",
-            "enddate", "usageenddate", "endreaddate", "billenddate", "todate"),
-    "bill_date": ("billdate", "billingdate", "invoicedate"),
-    # SMT's monthly JSON: actl_kwh_usg (actual), mtrd_kwh_usg (metered), blld_kwh_usg (billed)
-    "kwh_total": ("kwh", "usagekwh", "totalkwh", "actualkwh", "actlkwhusg", "meteredkwh", "mtrdkwhusg",
-                  "consumptionkwh", "kwhusage", "usage", "readkwh", "dailykwh", "monthlykwh", "kwhtotal"),
-    "kwh_billed": ("kwhbilled", "billedkwh", "blldkwhusg", "billedusagekwh", "billedusage"),
-    "start_reading": ("startreading", "startread", "beginreading", "beginningreading", "startmeterread",
-                      "startmeterreading", "previousreading", "priorreading", "beginread"),
-    "end_reading": ("endreading", "endread", "endingreading", "endmeterread", "endmeterreading",
-                    "currentreading", "presentreading"),
-    "tdsp_code": ("tdsp", "tdspcode", "tdspduns", "tdspid"),
-    "tdsp_name": ("tdspname", "tdspdescription"),
-    "quality": ("estimatedactual", "actualestimated", "quality", "readtype", "aeflag", "readquality",
-                "readingquality", "estimatedflag"),
-    "revised": ("revisiondate", "revisedat", "revts", "revisiontimestamp", "revisiondatetime", "lastupdate"),
-    "channel": ("consumptionsurplusgeneration", "channel", "flowdirection", "readingtype"),
-}
-_BY_NAME = {name: fld for fld, names in FAMILIES.items() for name in names}
-_RANK = {name: i for names in FAMILIES.values() for i, name in enumerate(names)}
-# Interval files have clock columns; a daily file may still have a time-stamped revision column.
-_CLOCK = re.compile(r"starttime|endtime|startdatetime|enddatetime|intervalstart|intervalend|^timestamp$|^time$")
 QUALITIES = {"a": "actual", "actual": "actual", "e": "estimated", "estimated": "estimated", "": "actual"}
 CHANNELS = {"": "consumption", "consumption": "consumption", "c": "consumption", "surplus generation": "generation",
             "generation": "generation", "g": "generation"}
@@ -81,58 +48,14 @@ DATE_FORMATS = ["%m/%d/%Y", "%Y-%m-%d", "%m/%d/%y", "%Y%m%d", "%m/%d/%Y %H:%M:%S
                 "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 MAX_READ_KWH = 10_000_000.0  # a register read over a period; anything bigger is a typo
 MAX_JSON_DEPTH = 8
-DAILY_NAME = re.compile(r"daily\s*meter\s*usage|dailymeterusage", re.IGNORECASE)
 
 
-@dataclass
-class ParsedBillingReads:
-    kind: str
+@dataclass(kw_only=True)
+class ParsedBillingReads(ParsedRows):
+    """Meter reads (``model.BILLING_COLUMNS``), with the source they came from and the names no family knows."""
+
     source: str
-    frame: pd.DataFrame
-    rows_read: int
-    rows_invalid: int = 0
-    rows_skipped: int = 0
-    problems: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
-
-    @property
-    def rows_valid(self) -> int:
-        return len(self.frame)
-
-
-def reduced(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def mapping(names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """{field: original name} for the names a family knows (the earlier in its family wins), and
-    the unmapped names."""
-    found: dict[str, str] = {}
-    for name in sorted(names, key=lambda n: _RANK.get(reduced(n), 0)):
-        fld = _BY_NAME.get(reduced(name))
-        if fld is not None and fld not in found:
-            found[fld] = name
-    return found, [n for n in names if n not in found.values()]
-
-
-def _time_of_day(name: str) -> bool:
-    """A column holding interval clock times (not a revision or update stamp)."""
-    return bool(_CLOCK.search(reduced(name))) and _BY_NAME.get(reduced(name)) != "revised"
-
-
-def looks_daily(header_line: str, filename: str = "") -> bool:
-    """A daily meter usage CSV: by its name, or a header with a read date and kWh but no times of day."""
-    names = [c.strip().strip('"') for c in header_line.split(",")]
-    if any(_time_of_day(n) for n in names):  # an interval file, whatever its name
-        return False
-    if DAILY_NAME.search(filename):  # a package member counts by its package name too
-        return True
-    found, _ = mapping(names)
-    return "kwh_total" in found and bool({"day", "end", "bill_date"} & set(found))
-
-
-def looks_json(head: str) -> bool:
-    return head.lstrip()[:1] in ("{", "[")
 
 
 def _missing_error(what: str, fields: list[str], seen: list[str]) -> ParseError:
@@ -257,7 +180,7 @@ def parse_daily(text: str, *, esiid: str | None = None, meter: str | None = None
         raise ParseError(f"daily meter usage file: no ESIID column and none given with the file; columns seen: {seen}")
     problems = Problems(len(raw))
     frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems, window=window)
-    return _finish(KIND_DAILY, SOURCE_DAILY, frame, problems, unmapped, len(raw))
+    return _finish(SMT_DAILY_READ, SOURCE_DAILY, frame, problems, unmapped, len(raw))
 
 
 def _header_names(text: str, parsed: list[str]) -> list[str]:
@@ -279,7 +202,7 @@ def _records(node, inherited: dict, depth: int = 0):
         if "kwh_total" in found and {"day", "end", "start", "bill_date"} & set(found):
             yield scalars, inherited
             return
-        context = {**inherited, **{k: v for k, v in scalars.items() if _BY_NAME.get(reduced(k)) in ("esiid", "meter")}}
+        context = {**inherited, **{k: v for k, v in scalars.items() if field_of(k) in ("esiid", "meter")}}
         for value in node.values():
             if isinstance(value, (dict, list)):
                 yield from _records(value, context, depth + 1)
@@ -306,4 +229,4 @@ def parse_monthly_json(text: str, *, esiid: str | None = None, meter: str | None
         raise ParseError(f"billing JSON: no ESIID field and none given with the file; fields seen: {seen}")
     problems = Problems(len(raw))
     frame = _frame(raw, cols, esiid=esiid, meter=meter, problems=problems, window=window)
-    return _finish(KIND_MONTHLY, SOURCE_MONTHLY, frame, problems, unmapped, len(raw))
+    return _finish(SMT_MONTHLY_JSON, SOURCE_MONTHLY, frame, problems, unmapped, len(raw))

@@ -11,14 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from intelliwatt_pipelines.kinds import SMT_INTERVAL as KIND
+from intelliwatt_pipelines.kinds import SMT_INTERVAL_HEADER as HEADER
 from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
     UNKNOWN_METER,
     ParsedIntervals,
+    Problems,
     ReadingWindow,
     by_unique,
-    Problems,
     check_esiids,
     check_kwh,
     check_meters,
@@ -33,22 +35,11 @@ from intelliwatt_pipelines.sources.frames import (
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
 PARSER_VERSION = "1"
 
-KIND = "smt_interval"
-HEADER = [
-    "ESIID", "USAGE_DATE", "REVISION_DATE", "USAGE_START_TIME", "USAGE_END_TIME",
-    "USAGE_KWH", "ESTIMATED_ACTUAL", "CONSUMPTION_SURPLUSGENERATION",
-]
 CHANNELS = {"consumption": "consumption", "surplus generation": "generation", "generation": "generation"}
 QUALITIES = {"A": "actual", "E": "estimated"}
 INTERVAL_MINUTES = 15
 # SMT's malformed first row of the fall-back day's second pass: "2:00,1:15" for 01:00-01:15 CST.
 MALFORMED_FALL_BACK = (120, 75)
-
-
-def matches(header_line: str) -> bool:
-    """An SMT interval file by its first two columns, so a damaged SMT header gets an SMT error."""
-    cols = [c.strip().strip('"').upper() for c in header_line.split(",")]
-    return cols[:2] == HEADER[:2]
 
 
 def _minutes(clock: pd.Series) -> pd.Series:
@@ -110,13 +101,45 @@ def parse_frame(raw: pd.DataFrame, *, meter: str | None = None,
                 window: ReadingWindow = ReadingWindow()) -> ParsedIntervals:
     """Parse rows read from an SMT interval CSV (columns named as HEADER; the index is the row's
     position in the file, for line numbers in messages)."""
-    n = len(raw)
-    problems = Problems(n, lines=raw.index.to_numpy() + 2)
+    problems = Problems(len(raw), lines=raw.index.to_numpy() + 2)
+    frame = _fields(raw, meter, problems, window)[~problems.invalid]
+    ts, nth, ambiguous = _instants(frame)
+    found, skipped = _repeats(frame, ts, nth, ambiguous)
+    out = pd.DataFrame({
+        "esiid": frame["esiid"], "meter": meter or UNKNOWN_METER, "channel": frame["channel"],
+        "ts_utc": ts, "interval_minutes": INTERVAL_MINUTES, "kwh": frame["kwh"],
+        "quality": frame["quality"],
+        # A revision stamp inside the spring-forward gap is SMT's clock, not an error: move it on.
+        "revised_at": localize_central(frame["revised"], np.ones(len(frame), dtype=bool), "shift_forward"),
+    })[~found.invalid & ~skipped]
+    return ParsedIntervals(
+        kind=KIND, frame=typed_frame(out), rows_read=len(raw),
+        rows_invalid=int(problems.invalid.sum() + found.invalid.sum()),
+        rows_skipped=int(skipped.sum()), problems=problems.messages + found.messages,
+    )
 
+
+def _fields(raw: pd.DataFrame, meter: str | None, problems: Problems, window: ReadingWindow) -> pd.DataFrame:
+    """Every row's fields typed (esiid, channel, day, revised, start minute, kwh, quality), the
+    rows that are not flagged in ``problems``."""
     esiid = by_unique(raw["ESIID"], lambda s: s.str.lstrip("'"))
     check_esiids(esiid, problems)
-    meters = pd.Series(meter or UNKNOWN_METER, index=raw.index)
-    check_meters(meters, problems)
+    check_meters(pd.Series(meter or UNKNOWN_METER, index=raw.index), problems)
+    day, revised_local = _dates(raw, problems, window)
+    start = _start_minutes(raw, problems)
+    channel = by_unique(raw["CONSUMPTION_SURPLUSGENERATION"], lambda s: s.str.lower().map(CHANNELS))
+    problems.flag(channel.isna(), "CONSUMPTION_SURPLUSGENERATION is not Consumption or Surplus Generation")
+    kwh = check_kwh(raw["USAGE_KWH"], problems)
+    quality = by_unique(raw["ESTIMATED_ACTUAL"], lambda s: s.str.upper().map(QUALITIES))
+    problems.flag(quality.isna() & kwh.notna(), "ESTIMATED_ACTUAL is not A or E")
+    return pd.DataFrame({
+        "esiid": esiid, "channel": channel, "day": day, "revised": revised_local,
+        "start": start.fillna(0).astype("int64"), "kwh": kwh, "quality": quality,
+    })
+
+
+def _dates(raw: pd.DataFrame, problems: Problems, window: ReadingWindow) -> tuple[pd.Series, pd.Series]:
+    """USAGE_DATE and REVISION_DATE (a Central clock time), both within the reading window."""
     day = parse_dates(raw["USAGE_DATE"], ["%m/%d/%Y", "%Y-%m-%d"])
     problems.flag(day.isna(), "USAGE_DATE is not a date")
     day = window.within(day, problems, "USAGE_DATE")
@@ -124,6 +147,11 @@ def parse_frame(raw: pd.DataFrame, *, meter: str | None = None,
     problems.flag(revised_local.isna() & raw["REVISION_DATE"].ne(""), "REVISION_DATE is not a date-time")
     revised_local = window.within(revised_local, problems, "REVISION_DATE")
     problems.flag(day > revised_local.dt.normalize(), "USAGE_DATE is after REVISION_DATE")
+    return day, revised_local
+
+
+def _start_minutes(raw: pd.DataFrame, problems: Problems) -> pd.Series:
+    """Each interval's start, in minutes after local midnight; it must end 15 minutes later."""
     start = _minutes(raw["USAGE_START_TIME"])
     end = _minutes(raw["USAGE_END_TIME"])
     problems.flag(start.isna() | end.isna(), "start or end time is not a clock time HH:MM")
@@ -131,47 +159,32 @@ def parse_frame(raw: pd.DataFrame, *, meter: str | None = None,
     # That row is placed by its end time, the field SMT gets right; any other odd span is invalid.
     start = start.where(~malformed, end - INTERVAL_MINUTES)
     problems.flag(((end - start) % 1440) != INTERVAL_MINUTES, "interval is not 15 minutes long")
-    channel = by_unique(raw["CONSUMPTION_SURPLUSGENERATION"], lambda s: s.str.lower().map(CHANNELS))
-    problems.flag(channel.isna(), "CONSUMPTION_SURPLUSGENERATION is not Consumption or Surplus Generation")
-    kwh = check_kwh(raw["USAGE_KWH"], problems)
-    quality = by_unique(raw["ESTIMATED_ACTUAL"], lambda s: s.str.upper().map(QUALITIES))
-    problems.flag(quality.isna() & kwh.notna(), "ESTIMATED_ACTUAL is not A or E")
+    return start
 
-    frame = pd.DataFrame({
-        "esiid": esiid, "channel": channel, "day": day, "revised": revised_local,
-        "start": start.fillna(0).astype("int64"), "kwh": kwh, "quality": quality,
-    })[~problems.invalid]
-    # The repeated fall-back hour: the first pass over a clock time is daylight time, the second
-    # standard time. Rows of one day and revision are counted in file order.
+
+def _instants(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(UTC start, how many rows of the same day, revision and clock time came before it, whether
+    that clock time is ambiguous). The repeated fall-back hour: the first pass over a clock time is
+    daylight time, the second standard time. Rows of one day and revision are counted in file order."""
     nth = occurrence(frame, ["esiid", "channel", "day", "revised", "start"])
     local = frame["day"] + pd.to_timedelta(frame["start"], unit="min")
     daylight = localize_central(local, np.ones(len(frame), dtype=bool))
     standard = localize_central(local, np.zeros(len(frame), dtype=bool))
-    ts = daylight.where(nth == 0, standard)
     ambiguous = (daylight.notna() & (daylight != standard)).to_numpy()
-    blank = frame["kwh"].isna().to_numpy()
+    return daylight.where(nth == 0, standard), nth, ambiguous
 
+
+def _repeats(frame: pd.DataFrame, ts: pd.Series, nth: np.ndarray,
+             ambiguous: np.ndarray) -> tuple[Problems, np.ndarray]:
+    """(invalid rows, skipped rows). Repeats beyond the fall-back's second pass are duplicates:
+    identical ones are skipped, conflicting ones are invalid; so is a reading in the spring-forward
+    gap. Blank readings are skipped."""
+    blank = frame["kwh"].isna().to_numpy()
     found = Problems(len(frame))
     lines = frame.index.to_numpy() + 2
-    # Repeats beyond the fall-back's second pass are duplicates: identical ones are skipped,
-    # conflicting ones are invalid.
     dup = (nth >= 2) | ((nth == 1) & ~ambiguous)
     exact_dup = dup & frame.duplicated(keep="first").to_numpy()
     found.flag(dup & ~exact_dup, "interval repeated with a different value", lines=lines)
     found.flag(ts.isna().to_numpy() & ~blank, "reading at a clock time that does not exist (spring-forward gap)",
                lines=lines)
-    skipped = blank | exact_dup
-    keep = ~found.invalid & ~skipped
-
-    out = pd.DataFrame({
-        "esiid": frame["esiid"], "meter": meter or UNKNOWN_METER, "channel": frame["channel"],
-        "ts_utc": ts, "interval_minutes": INTERVAL_MINUTES, "kwh": frame["kwh"],
-        "quality": frame["quality"],
-        # A revision stamp inside the spring-forward gap is SMT's clock, not an error: move it on.
-        "revised_at": localize_central(frame["revised"], np.ones(len(frame), dtype=bool), "shift_forward"),
-    })[keep]
-    return ParsedIntervals(
-        kind=KIND, frame=typed_frame(out), rows_read=n,
-        rows_invalid=int(problems.invalid.sum() + found.invalid.sum()),
-        rows_skipped=int(skipped.sum()), problems=problems.messages + found.messages,
-    )
+    return found, blank | exact_dup

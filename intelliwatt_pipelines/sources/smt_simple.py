@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from intelliwatt_pipelines.bounds import INTERVAL_LENGTHS
+from intelliwatt_pipelines.kinds import SMT_INTERVAL_SIMPLE as KIND_LOCAL
+from intelliwatt_pipelines.kinds import USAGE_TIMESTAMP_KWH as KIND_UTC
 from intelliwatt_pipelines.model import typed_frame
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import (
-    INTERVAL_LENGTHS,
     UNKNOWN_METER,
     ParsedIntervals,
     Problems,
@@ -31,26 +33,10 @@ from intelliwatt_pipelines.sources.frames import (
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
 PARSER_VERSION = "1"
 
-KIND_LOCAL = "smt_interval_simple"
-KIND_UTC = "usage_timestamp_kwh"
-LOCAL_HEADER = ["esiid", "meter", "start date/time", "usage (kwh)"]
-UTC_HEADER = ["timestamp", "kwh"]
 _ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
 LOCAL_TIME = rf"^{_ISO}$"
 INSTANT = rf"^{_ISO}(?:Z|[+-][0-9]{{2}}:?[0-9]{{2}})$"
 SERIES = ["esiid", "meter"]
-
-
-def _header(line: str) -> list[str]:
-    return [c.strip().strip('"').lower() for c in line.split(",")]
-
-
-def matches_local(header_line: str) -> bool:
-    return _header(header_line) == LOCAL_HEADER
-
-
-def matches_utc(header_line: str) -> bool:
-    return _header(header_line) == UTC_HEADER
 
 
 def _times(raw: pd.Series, pattern: str, problems: Problems, reason: str, what: str, window: ReadingWindow, *,

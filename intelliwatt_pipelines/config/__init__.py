@@ -8,26 +8,41 @@ it and what it expects; the README's configuration table is rendered from the sa
 (``python -m intelliwatt_pipelines.config --markdown``).
 
 ``Settings`` is a pydantic dataclass, so code and tests derive variants with ``dataclasses.replace``
-(validated like the environment); pydantic-settings reads the environment.
+(validated like the environment); pydantic-settings reads the environment. The value types (what
+each kind of variable accepts) are in ``config.values``, the README table's rendering in ``config.table``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic.dataclasses import dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from intelliwatt_pipelines import bounds
-from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines.config.values import (
+    BaseUrl,
+    Count,
+    Day,
+    Esiid,
+    Expects,
+    Flag,
+    Fraction,
+    Home,
+    Hours,
+    Names,
+    NonNegative,
+    OptionalDay,
+    Port,
+    RateLimit,
+    SourcePrecedence,
+    UnderHome,
+)
 
 CENTRAL_TZ = bounds.CENTRAL_TZ  # stated once, in bounds; kept here for its importers
 # Which source's value a slot keeps when several deliver it (see cdm/precedence.py).
@@ -39,119 +54,12 @@ class SettingsError(ValueError):
     """Bad settings: one line per variable, naming it and what it expects."""
 
 
-class _Expects:
-    """What a value must look like, in words: error messages and the README table both say it."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def rate_limit(value: str) -> tuple[int, int]:
-    """``"5/30d"`` → (5 uploads, 30 days in seconds). Units: s, m, h, d."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhd])\s*", value)
-    if not match:
-        raise ValueError(f"rate limit {value!r} is not like '5/30d' (count/window with unit s, m, h or d)")
-    count, window = int(match.group(1)), int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
-    return _positive_limit((count, window))
-
-
-def _positive_limit(limit: tuple[int, int]) -> tuple[int, int]:
-    if min(limit) < 1:
-        raise ValueError(f"rate limit {limit}: count and window must be at least 1")
-    return limit
-
-
-def _flag(value: Any) -> Any:
-    # Only these words: "on" or "yes" silently meaning false (or true) is how a typo goes unnoticed.
-    if isinstance(value, str):
-        words = {"true": True, "1": True, "false": False, "0": False}
-        if value.strip().lower() not in words:
-            raise ValueError(f"{value!r} is not true, false, 1 or 0")
-        return words[value.strip().lower()]
-    return value
-
-
-def _names(value: Any) -> Any:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
-
-
-def _day(value: str) -> str:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError(f"{value!r} is not YYYY-MM-DD")
-    dt.date.fromisoformat(value)  # 2024-02-30 fails here
-    return value
-
-
-def precedence_patterns(text: str) -> tuple[tuple[str, str], ...]:
-    """``source:quality`` items of a precedence list; here, not in cdm/precedence.py, so that the
-    setting is checked without config importing cdm (cdm imports config)."""
-    patterns = []
-    for item in (p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        source, sep, quality = item.partition(":")
-        if not sep or not source or quality not in ("*", "actual", "estimated"):
-            raise ValueError(f"source precedence item {item!r} is not source:quality (quality actual, "
-                             "estimated or *; source a name or *)")
-        patterns.append((source, quality))
-    return tuple(patterns)
-
-
-def _precedence(value: str) -> str:
-    precedence_patterns(value)
-    return value
-
-
-def _esiid(value: str) -> str:
-    if value and not ESIID_RE.match(value):
-        raise ValueError("not 17 or 22 digits")
-    return value
-
-
-def _base_url(value: str) -> str:
-    if value and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
-        raise ValueError(f"{value!r} is not an http(s) URL without query")
-    return value
-
-
-Home = Annotated[Path, AfterValidator(Path.resolve)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # seconds, kWh, percent
-Count = Annotated[int, Field(ge=1)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Flag = Annotated[bool, BeforeValidator(_flag), _Expects("true or false (or 1 or 0)")]
-Names = Annotated[tuple[str, ...], BeforeValidator(_names), _Expects("a comma-separated list")]
-RateLimit = Annotated[tuple[int, int], BeforeValidator(lambda v: rate_limit(v) if isinstance(v, str) else v),
-                      AfterValidator(_positive_limit),
-                      _Expects("count/window, window unit s, m, h or d (e.g. 5/30d)")]
-Day = Annotated[str, AfterValidator(_day), _Expects("a date YYYY-MM-DD")]
-OptionalDay = Annotated[str, AfterValidator(lambda v: v and _day(v)), _Expects("a date YYYY-MM-DD, or empty")]
-Hours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-SourcePrecedence = Annotated[str, AfterValidator(_precedence),
-                             _Expects("comma-separated source:quality items (quality actual, estimated or *)")]
-Esiid = Annotated[str, AfterValidator(_esiid), _Expects("an ESIID (17 or 22 digits)")]
-BaseUrl = Annotated[str, AfterValidator(_base_url), _Expects("an http(s) URL such as https://api.example.com")]
-
-
-class _UnderHome:
-    """A default below ``home`` (wherever that is set), and how the README writes it."""
-
-    def __init__(self, template: str):
-        self.template = template
-
-    def __call__(self, data: dict[str, Any]) -> str:
-        return self.template.replace("$INTELLIWATT_HOME", str(data["home"]))
-
-
 def _setting(default: Any, description: str, *, shown: str | None = None, env: str | None = None,
              secret: bool = False) -> Any:
     """A field: its default, one line for the README, optionally how the README shows the default,
     a variable name other than INTELLIWATT_<NAME>, and secret (never shown in repr or errors)."""
     extra = {k: v for k, v in {"shown": shown, "env": env, "secret": secret or None}.items() if v is not None}
-    factory = {"default_factory": default} if isinstance(default, _UnderHome) else {"default": default}
+    factory = {"default_factory": default} if isinstance(default, UnderHome) else {"default": default}
     return Field(**factory, description=description, repr=not secret, json_schema_extra=extra or None)
 
 
@@ -160,9 +68,9 @@ class Settings:
     home: Home = _setting(Path(".intelliwatt"), "base folder for the embedded defaults below",
                           shown="`./.intelliwatt`")
     warehouse_url: str = _setting(
-        _UnderHome("sqlite:///$INTELLIWATT_HOME/warehouse.db"),
+        UnderHome("sqlite:///$INTELLIWATT_HOME/warehouse.db"),
         "warehouse; `postgresql://user:pass@host:5432/db` for production (psycopg 3)")
-    raw_store_url: str = _setting(_UnderHome("$INTELLIWATT_HOME/raw"),
+    raw_store_url: str = _setting(UnderHome("$INTELLIWATT_HOME/raw"),
                                   "raw store: a folder path, `file://` URL, or `s3://bucket/prefix`")
     s3_endpoint_url: str = _setting("", "S3-compatible endpoint (MinIO, DigitalOcean Spaces: "
                                         "`https://nyc3.digitaloceanspaces.com`)", shown="AWS")
@@ -192,7 +100,7 @@ class Settings:
     max_unpacked_bytes: Count = _setting(1 << 30, "most bytes one package may expand to")
     dev_fallback_esiid: Esiid = _setting("", "development only: ESIID for files that name none "
                                              "(flagged on every use)")
-    inbox_dir: Home = _setting(_UnderHome("$INTELLIWATT_HOME/inbox"),
+    inbox_dir: Home = _setting(UnderHome("$INTELLIWATT_HOME/inbox"),
                                "inbox folder the sensor and `intelliwatt ingest` read")
     inbox_min_age_seconds: NonNegative = _setting(2.0, "a file is taken only once its mtime is this old "
                                                    "(not still being written)")
@@ -267,7 +175,7 @@ def env_name(name: str) -> str:
 def expects(name: str) -> str:
     """What a field's value must look like, in words."""
     info = FIELDS[name]
-    words = next((m.text for m in info.metadata if isinstance(m, _Expects)), None)
+    words = next((m.text for m in info.metadata if isinstance(m, Expects)), None)
     if words:
         return words
     if get_origin(info.annotation) is Literal:
@@ -323,30 +231,3 @@ def current(name: str) -> Any:
         return _adapter(name).validate_python(value or FIELDS[name].default)
     except ValidationError as error:
         raise SettingsError(_lines(error, {name: value}, name)) from None
-
-
-def _shown_default(info) -> str:
-    extra = info.json_schema_extra or {}
-    if "shown" in extra:
-        return extra["shown"]
-    if isinstance(info.default_factory, _UnderHome):
-        return f"`{info.default_factory.template}`"
-    default = info.default
-    if default in ("", ()):
-        return "—"
-    text = str(default).lower() if isinstance(default, bool) else default
-    return f"`{text:g}`" if isinstance(text, float) else f"`{text}`"
-
-
-def markdown_table() -> str:
-    """The README's configuration table, one row per field."""
-    rows = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
-    rows += [f"| `{env_name(name)}` | {_shown_default(info)} | {expects(name)} | {info.description} |"
-             for name, info in FIELDS.items()]
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--markdown"]:
-        sys.exit("usage: python -m intelliwatt_pipelines.config --markdown")
-    sys.stdout.write(markdown_table())

@@ -1,0 +1,104 @@
+"""Writing one chunk of a raw file: its intervals or billing reads, and what derives from them
+(completeness, reconciliation), gathered over the chunks for the file's outcome and coverage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.cdm import billing as cdm_billing
+from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.completeness_store import refresh_completeness, stored_completeness
+from intelliwatt_pipelines.cdm.coverage import coverage_of, previous_spans, write_coverage
+from intelliwatt_pipelines.cdm.intervals import upsert_intervals
+from intelliwatt_pipelines.cdm.normalize import touched_days
+from intelliwatt_pipelines.cdm.precedence import Precedence
+from intelliwatt_pipelines.sources import ParsedIntervals
+from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
+from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A parsed part of a raw file (or all of it) and its canonical frame: intervals with their
+    placeholders, or billing reads as parsed."""
+
+    parsed: ParsedIntervals | ParsedBillingReads
+    frame: pd.DataFrame
+
+
+@dataclass
+class Written:
+    """What the chunks of one file wrote so far."""
+
+    rows: int = 0
+    kwh: float = 0.0
+    days: list[pd.DataFrame] = field(default_factory=list)
+    coverage: list[pd.DataFrame] = field(default_factory=list)
+    completeness: list[pd.DataFrame] = field(default_factory=list)
+    reconciliation: list[pd.DataFrame] = field(default_factory=list)
+    reads: list[pd.DataFrame] = field(default_factory=list)
+
+    def finish(self, conn: sa.Connection, raw_file_id: int, outcome) -> None:
+        """Record the file's interval coverage and put what was written on its ``FileOutcome``
+        (``pipeline.FileOutcome``, not imported: the pipeline imports this module)."""
+        if self.coverage:
+            write_coverage(conn, raw_file_id, coverage=gather(self.coverage))
+        outcome.rows_written, outcome.kwh = self.rows, self.kwh
+        if self.days:
+            outcome.days = gather(self.days).drop_duplicates()
+        for name in ("completeness", "reconciliation", "reads"):
+            if getattr(self, name):
+                setattr(outcome, name, gather(getattr(self, name)))
+
+
+def gather(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts as one frame (a file parsed whole has one: no copy)."""
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolerance: Tolerance,
+                precedence: Precedence) -> None:
+    if isinstance(chunk.parsed, ParsedBillingReads):
+        _write_reads(conn, row, chunk.parsed, written, tolerance)
+    else:
+        _write_intervals(conn, row, chunk, written, tolerance, precedence)
+
+
+def _write_intervals(conn: sa.Connection, row, chunk: Chunk, written: Written, tolerance: Tolerance,
+                     precedence: Precedence) -> None:
+    frame = chunk.frame
+    previous = previous_spans(conn, frame)
+    rows = upsert_intervals(conn, frame, source=USAGE_SOURCES[chunk.parsed.kind], raw_file_id=row.id,
+                            precedence=precedence)
+    days = touched_days(frame)
+    written.rows += rows
+    written.kwh += float(chunk.parsed.frame["kwh"].sum())
+    written.days.append(days)
+    written.coverage.append(coverage_of(frame, days))
+    completeness, reconciliation = _derived(conn, days, previous, rows, tolerance)
+    written.completeness.append(completeness)
+    written.reconciliation.append(reconciliation)
+
+
+def _derived(conn: sa.Connection, days: pd.DataFrame, previous: dict, rows: int,
+             tolerance: Tolerance) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Completeness and reconciliation after writing intervals on ``days``. When no interval
+    changed (a re-delivery), nothing derived from them can have: the stored completeness rows are
+    returned (the run still reports those days) and no read needs reconciling again."""
+    if not rows:
+        return stored_completeness(conn, days), pd.DataFrame()
+    # the intervals under billing reads changed: their reconciliation may have too
+    return refresh_completeness(conn, days, previous), cdm_billing.reconcile_days(conn, days, tolerance)
+
+
+def _write_reads(conn: sa.Connection, row, parsed: ParsedBillingReads, written: Written,
+                 tolerance: Tolerance) -> None:
+    written.rows += cdm_billing.upsert_billing_reads(conn, parsed.frame, source=parsed.source, raw_file_id=row.id)
+    cdm_billing.write_billing_coverage(conn, row.id, parsed.frame)
+    written.reads.append(parsed.frame.assign(source=parsed.source,
+                                             local_date=cdm_billing.end_dates(parsed.frame["read_end"])))
+    written.reconciliation.append(cdm_billing.reconcile_file_reads(conn, parsed.frame, tolerance))
+    written.kwh += float(parsed.frame["kwh_total"].sum())
