@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.cdm.warehouse import create_engine, engine_for, migrate, normalize_url
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.rawstore import LocalRawStore
-
-from intelliwatt_pipelines_tests import log_privacy
+from intelliwatt_pipelines_tests import log_privacy, openapi_check
 from intelliwatt_pipelines_tests.servers import LOG_CAPTURE
 
 DATA = Path(__file__).parent / "data"
@@ -122,6 +121,23 @@ def pg_instance(tmp_path, postgres_url, monkeypatch):
         yield inst
 
 
+@pytest.fixture(autouse=True)
+def openapi_checked_clients(monkeypatch):
+    """Every JSON response a TestClient gets is validated against the app's /openapi.json for its path,
+    method and status (openapi_check.py); a mismatch fails the test at the request."""
+    from starlette.testclient import TestClient
+
+    send = TestClient.send
+
+    def checked_send(self, request, **kwargs):
+        response = send(self, request, **kwargs)
+        if not kwargs.get("stream"):  # a streamed body is the test's to read
+            openapi_check.check(self.app, request, response)
+        return response
+
+    monkeypatch.setattr(TestClient, "send", checked_send)
+
+
 @pytest.fixture
 def expected() -> dict:
     return json.loads((DATA / "expected.json").read_text())
@@ -154,15 +170,58 @@ def log_capture():
     handler.close()
 
 
+# Tests that run deploy/start or deploy/test, which install into the checkout's shared .venv when
+# pyproject.toml changed (deploy/install): two installs at once would break each other, so under
+# pytest-xdist (--dist loadgroup) they share one worker and run one after another. Everything else is independent: own tmp_path, own database,
+# free ports, own Dagster instance and home.
+SHARED_VENV = ("test_start_command.py::", "test_readme_commands.py::test_deploy_test_runs_pytest_with_the_arguments_given")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("/")[-1].startswith(SHARED_VENV):
+            item.add_marker(pytest.mark.xdist_group("shared_venv"))
+
+
+# Under pytest-xdist: each worker's log files (its capture, its servers' output), gathered by the controller.
+WORKER_LOGS = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only called when xdist runs the session
+def pytest_testnodedown(node, error):
+    """A worker is done: keep the log files it reported at its session end (None: it reported none)."""
+    node.config.stash.setdefault(WORKER_LOGS, []).append(
+        (node.gateway.id, getattr(node, "workeroutput", {}).get("intelliwatt_logs")))
+
+
 @pytest.hookimpl(trylast=True)  # after the session fixtures' teardown has flushed the capture
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run if any log of it holds a raw ESIID: checked here, after the last test, so it
-    does not depend on test order or selection."""
-    if session.config.option.collectonly or not session.testscollected or not LOG_CAPTURE.exists():
+    does not depend on test order or selection. Under xdist, workers only report their log files;
+    the controller checks every worker's logs together, once, after all of them are done."""
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker
+        config.workeroutput["intelliwatt_logs"] = log_privacy.session_logs()
         return
-    found = log_privacy.problems(log_privacy.captured_logs(), whole_suite=len(session.items) > 100)
+    if config.option.collectonly or not session.testscollected:
+        return
+    found = []
+    if config.pluginmanager.hasplugin("dsession"):  # the xdist controller: it ran no test itself
+        reported = config.stash.get(WORKER_LOGS, [])
+        found += [f"xdist worker {worker} reported no log files (did it crash?)" for worker, logs in reported
+                  if logs is None]
+        paths = [path for _, logs in reported if logs for path in logs]
+        captures = [logs[0] for _, logs in reported if logs]
+    elif LOG_CAPTURE.exists():
+        paths = log_privacy.session_logs()
+        captures = paths[:1]
+    else:
+        return
+    found += log_privacy.problems(log_privacy.read_logs(paths), whole_suite=session.testscollected > 100,
+                                  captures=captures)
     if found:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
         reporter.ensure_newline()
         reporter.write_sep("=", "log privacy check failed (conftest.py pytest_sessionfinish)", red=True)
         for problem in found:

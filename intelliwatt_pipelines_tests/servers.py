@@ -16,7 +16,10 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 # Every log record of the run lands in LOG_CAPTURE, and every server process's output file is listed
 # in SERVER_LOGS: conftest.py checks all of it for raw ESIIDs at the end of the run.
-LOG_CAPTURE = Path(os.environ.get("INTELLIWATT_TEST_LOG_CAPTURE", f"/tmp/intelliwatt-test-logs-{os.getpid()}.log"))
+# One capture per process: pytest-xdist workers each write their own (a name given in the environment
+# gets the worker's id appended), and the controller reads them all.
+LOG_CAPTURE = Path(os.environ["INTELLIWATT_TEST_LOG_CAPTURE"] + os.environ.get("PYTEST_XDIST_WORKER", "")
+                   if "INTELLIWATT_TEST_LOG_CAPTURE" in os.environ else f"/tmp/intelliwatt-test-logs-{os.getpid()}.log")
 SERVER_LOGS: list[Path] = []
 
 
