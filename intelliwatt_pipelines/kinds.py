@@ -16,6 +16,7 @@ SMT_INTERVAL_SIMPLE = "smt_interval_simple"
 USAGE_TIMESTAMP_KWH = "usage_timestamp_kwh"
 SMT_DAILY_READ = "smt_daily_read"
 SMT_MONTHLY_JSON = "smt_monthly_json"
+SMT_INTERVAL_JSON = "smt_interval_json"
 GREEN_BUTTON = "green_button"
 UNKNOWN = "unknown"
 
@@ -30,6 +31,8 @@ SMT_INTERVAL_HEADER = [
 ]
 SIMPLE_LOCAL_HEADER = ["esiid", "meter", "start date/time", "usage (kwh)"]
 SIMPLE_UTC_HEADER = ["timestamp", "kwh"]
+# SMT API interval JSON: an "energyData" array (the monthly JSON has "monthlyData" records).
+_ENERGY_DATA = re.compile(r'"energydata"\s*:\s*\[', re.IGNORECASE)
 _FEED = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?feed[\s>]")
 
 # SMT meter reads (daily CSVs, monthly JSON) have no published layout: their columns and fields are
@@ -130,6 +133,11 @@ def is_json(head: str) -> bool:
     return head.lstrip()[:1] in ("{", "[")
 
 
+def is_interval_json(head: str) -> bool:
+    """SMT API interval JSON, by an ``energyData`` array within the first few kilobytes."""
+    return is_json(head) and bool(_ENERGY_DATA.search(head[:HEAD_BYTES]))
+
+
 # The CSV kinds told apart by their header line alone, in the order they are tried.
 HEADER_TESTS = {
     SMT_INTERVAL: is_smt_interval,
@@ -159,4 +167,6 @@ def detect_kind(head: bytes, filename: str = "") -> str:
     text = head[:HEAD_BYTES].decode("utf-8-sig", errors="replace")
     if is_green_button(text):
         return GREEN_BUTTON
+    if is_interval_json(text):
+        return SMT_INTERVAL_JSON
     return header_kind(first_line(text), filename)

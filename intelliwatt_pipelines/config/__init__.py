@@ -152,6 +152,22 @@ class Settings:
     rate_limit_customer: RateLimit = _setting("5/30d", "uploads per customer account per window")
     rate_limit_customer_esiid: RateLimit = _setting("5/30d", "customer uploads per ESIID per window")
     rate_limit_key: RateLimit = _setting("1000/30d", "uploads per API key per window, whatever the account")
+    # Smart Meter Texas REST API (vendors/smt; vendor-apis.md §2.1). Off until enabled.
+    smt_api_enabled: Flag = _setting(False, "call the Smart Meter Texas REST API")
+    smt_api_base_url: BaseUrl = _setting("https://services.smartmetertexas.net",
+                                         "SMT API base URL (UAT: `https://uatservices.smartmetertexas.net`)")
+    smt_username: str = _setting("", "SMT API service ID the token is requested for (not a portal login)")
+    smt_password: str = _setting("", "password of that service ID (secret; Dagster reads it as an `EnvVar`)",
+                                 secret=True)
+    smt_requestor_auth_id: str = _setting("", "the CSP's DUNS number, sent as `requesterAuthenticationID`")
+    smt_service_id: str = _setting("", "`requestorID` and the `username`/`serviceId` headers of agreement "
+                                       "and subscription calls", shown="the username")
+    smt_proxy_url: BaseUrl = _setting("", "send every SMT call to this proxy base URL on a whitelisted host "
+                                          "instead", shown="empty (call SMT directly)")
+    smt_proxy_token: str = _setting("", "the proxy's shared secret, sent as `x-proxy-token` (secret)",
+                                    secret=True)
+    smt_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = _setting(
+        60.0, "seconds one SMT HTTP request may take before it is retried")
 
     @classmethod
     def from_env(cls) -> Settings:

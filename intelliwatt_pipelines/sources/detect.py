@@ -13,7 +13,7 @@ import pandas as pd
 
 from intelliwatt_pipelines import kinds
 from intelliwatt_pipelines.esiid import esiid_from_filename
-from intelliwatt_pipelines.sources import green_button, smt_billing, smt_interval, smt_simple
+from intelliwatt_pipelines.sources import green_button, smt_api_interval, smt_billing, smt_interval, smt_simple
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, ReadingWindow, SpanTracker, decode_text
 
@@ -28,6 +28,9 @@ FORMATS: dict[str, tuple[Callable[..., ParsedIntervals], str]] = {
     smt_simple.KIND_LOCAL: (lambda text, window, **_: smt_simple.parse_local(text, window), "smt"),
     smt_simple.KIND_UTC: (lambda text, filename, esiid, meter, window: smt_simple.parse_utc(
         text, esiid=esiid or esiid_from_filename(filename), meter=meter, window=window), "csv"),
+    # Source "smt" as the CSV: the same SMT readings, whichever way they were delivered.
+    smt_api_interval.KIND: (lambda text, filename, esiid, meter, window: smt_api_interval.parse(
+        text, esiid=esiid or esiid_from_filename(filename), meter=meter, window=window), "smt"),
 }
 USAGE_SOURCES = {kind: source for kind, (_, source) in FORMATS.items()} | {green_button.KIND: "green_button"}
 
@@ -62,7 +65,7 @@ def _parse_any(data: bytes, filename: str, *, esiid: str | None, meter: str | No
         return green_button.parse(data, green_button.Binding(esiid=esiid, meter=meter, usage_points=usage_points or {}),
                                   window=window)
     header = kinds.first_line(text)
-    kind = kinds.header_kind(header, filename)
+    kind = kinds.SMT_INTERVAL_JSON if kinds.is_interval_json(text) else kinds.header_kind(header, filename)
     if kind == kinds.SMT_MONTHLY_JSON:
         return smt_billing.parse_monthly_json(text, esiid=esiid or esiid_from_filename(filename), meter=meter,
                                               window=window)

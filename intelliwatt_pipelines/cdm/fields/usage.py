@@ -20,6 +20,7 @@ KINDS = {
     kinds.SMT_INTERVAL: "SMT interval CSV", kinds.SMT_INTERVAL_SIMPLE: "esiid, meter, start date/time, kWh CSV",
     kinds.USAGE_TIMESTAMP_KWH: "UTC timestamp, kWh CSV", kinds.GREEN_BUTTON: "ESPI XML",
     kinds.SMT_DAILY_READ: "SMT daily meter reads CSV", kinds.SMT_MONTHLY_JSON: "SMT monthly energy-data JSON",
+    kinds.SMT_INTERVAL_JSON: "SMT API interval JSON",
     kinds.PGP_PACKAGE: "PGP-encrypted delivery", kinds.ZIP_PACKAGE: "ZIP of CSVs", kinds.UNKNOWN: "not recognized",
 }
 RAW_STATUSES = {"received": "captured, not yet processed", "normalized": "its rows are stored; a package: unpacked",
