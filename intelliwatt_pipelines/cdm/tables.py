@@ -144,3 +144,11 @@ billing_reconciliation = sa.Table(
     "billing_reconciliation", metadata, *columns("billing_reconciliation", key=READ_KEY),
     sa.Index("ix_billing_reconciliation_esiid_date", "esiid", "local_date"),
 )
+
+# One row per SMT API call (vendor-apis.md §2.1): API call -> raw file -> rows. The answer's bytes are a
+# raw file (source smt_api); a call that got none has no raw_file_id.
+smt_api_call = sa.Table(
+    "smt_api_call", metadata, *columns("smt_api_call", key=("id",), references=TO_RAW_FILE),
+    sa.Index("ix_smt_api_call_esiid", "esiid", "called_at"),
+    sa.Index("ix_smt_api_call_correlation", "correlation_id"),
+)

@@ -34,6 +34,8 @@ from intelliwatt_pipelines.defs.resources import (
     WarehouseResource,
 )
 from intelliwatt_pipelines.defs.sensors import build_inbox_sensor, build_upload_sensor
+from intelliwatt_pipelines.defs.smt import smt_api_resource
+from intelliwatt_pipelines.defs.smt_jobs import build_smt_energydata_job
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JOB", "build_defs"]
@@ -96,7 +98,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 build_usage_asset(days, settings.backfill_days_per_run, freshness, api_links(settings)),
                 build_billing_asset(days, settings.backfill_days_per_run, freshness)],
         asset_checks=ALL_CHECKS,
-        jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days)],
+        jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days), build_smt_energydata_job()],
         loggers={"console": console_logger},
         sensors=[
             build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
@@ -124,5 +126,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 reconcile_tolerance_pct=settings.reconcile_tolerance_pct,
                 source_precedence=settings.source_precedence, reading_floor=settings.reading_floor,
                 reading_future_days=settings.reading_future_days, max_span_days=settings.max_span_days),
+            # Always present so the job loads; off by default (INTELLIWATT_SMT_API_ENABLED), when any use
+            # fails naming the flag. Secrets are EnvVars, so `dagster dev` starts without SMT settings.
+            "smt_api": smt_api_resource(settings),
         },
     )

@@ -1,5 +1,5 @@
 """The Smart Meter Texas API as a Dagster resource: a thin holder of the settings that builds the client
-(vendors/smt). Not in the Definitions yet: the jobs that use it (energydata pulls, agreements) come next."""
+(vendors/smt). In the Definitions as ``smt_api`` (off by default); smt_jobs uses it."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from intelliwatt_pipelines.cdm.fields.usage import (
     RAW_FILE_COVERAGE,
     USAGE_INTERVAL,
 )
+from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_CALL
 
 __all__ = ["TABLES", "TYPES", "Field", "Pattern", "column", "column_docs", "constraints", "type_label"]
 
@@ -45,6 +46,7 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "upload": UPLOAD,
     "upload_esiid": UPLOAD_ESIID,
     "raw_file_hint": RAW_FILE_HINT,
+    "smt_api_call": SMT_API_CALL,
 }
 
 

@@ -15,12 +15,14 @@ from intelliwatt_pipelines.cdm.fields.base import (
     Field,
     values,
 )
+from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ERROR_KIND, SMT_API_SOURCE
 
 KINDS = {
     kinds.SMT_INTERVAL: "SMT interval CSV", kinds.SMT_INTERVAL_SIMPLE: "esiid, meter, start date/time, kWh CSV",
     kinds.USAGE_TIMESTAMP_KWH: "UTC timestamp, kWh CSV", kinds.GREEN_BUTTON: "ESPI XML",
     kinds.SMT_DAILY_READ: "SMT daily meter reads CSV", kinds.SMT_MONTHLY_JSON: "SMT monthly energy-data JSON",
     kinds.SMT_INTERVAL_JSON: "SMT API interval JSON",
+    SMT_API_ERROR_KIND: "an SMT API answer that is not 2xx (its status in `error`)",
     kinds.PGP_PACKAGE: "PGP-encrypted delivery", kinds.ZIP_PACKAGE: "ZIP of CSVs", kinds.UNKNOWN: "not recognized",
 }
 RAW_STATUSES = {"received": "captured, not yet processed", "normalized": "its rows are stored; a package: unpacked",
@@ -37,8 +39,8 @@ RAW_FILE = (
           unique=True),
     Field("filename", "text", "name the file arrived under; a package member's is `<package>!<member>`"),
     Field("source", "varchar(40)", "how it arrived: `inbox` (the inbox folder, also via `intelliwatt ingest`), "
-          "`sftp:<host>` (SMT's SFTP delivery) or `upload` (the API); a file unpacked from a package has "
-          "the package's"),
+          f"`sftp:<host>` (SMT's SFTP delivery), `upload` (the API) or `{SMT_API_SOURCE}` (an answer of SMT's REST "
+          "API, whatever its status); a file unpacked from a package has the package's"),
     Field("kind", "varchar(40)", "format detected from its first bytes and name", allowed=KINDS),
     Field("size_bytes", "bigint", "size of the raw bytes", unit="bytes", ge=0),
     Field("storage_uri", "text", "where the bytes are kept (content-addressed, written once, read-only)"),
