@@ -139,7 +139,8 @@ def _slash_redirect(request: Request) -> Response | None:
 def _health_route(app: FastAPI) -> None:
     engine = app.state.read_engine
 
-    @app.get("/api/v1/health", response_model=models.Health, responses=NOT_ACCEPTABLE,
+    @app.get("/api/v1/health", response_model=models.Health, responses={**NOT_ACCEPTABLE, 503: {
+        "model": models.Health, "description": "The warehouse cannot be reached (ok and db false)."}},
              dependencies=[Depends(accepts_json)], tags=["health"])
     def health(request: Request):
         try:

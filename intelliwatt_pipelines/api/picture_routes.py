@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.responses import Response
 
-from intelliwatt_pipelines.api import models, picture_reads, pictures, reads
+from intelliwatt_pipelines.api import picture_reads, pictures, reads
 from intelliwatt_pipelines.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, is_admin, secret_matches
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
+from intelliwatt_pipelines.api.routing import ERRORS
 from intelliwatt_pipelines.api.status_page import status_html
 from intelliwatt_pipelines.api.timeparams import parse_day
 from intelliwatt_pipelines.esiid import ESIID_RE
@@ -36,8 +37,6 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsaf
                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                 "X-Frame-Options": "DENY"}
 RECENT, FAILURES, GAP_HOMES = 50, 20, 50
-ERRORS = {401: {"model": models.Error}, 404: {"model": models.Error}, 406: {"model": models.Error},
-          422: {"model": models.Error}}
 
 
 class _Basic(HTTPBasic):

@@ -20,8 +20,11 @@ PAGE_DEFAULT, PAGE_MAX = 5000, 20000
 DAYS_DEFAULT, DAYS_MAX = 1000, 5000  # completeness rows (about 200 bytes each): at most 1 MB a page
 MAX_ID = 2**63 - 1
 NOT_ACCEPTABLE = {406: {"model": models.Error}}
+# Every route that reads the warehouse may answer 503 (app.py: a connection lost mid-request; retry).
+WAREHOUSE_LOST = {503: {"model": models.Error, "description": "The warehouse connection was lost; retry "
+                                                                "after the Retry-After header's seconds."}}
 ERRORS = {401: {"model": models.Error}, 404: {"model": models.Error}, **NOT_ACCEPTABLE,
-          422: {"model": models.Error}}
+          422: {"model": models.Error}, **WAREHOUSE_LOST}
 UPLOAD_ERRORS = {**ERRORS, 409: {"model": models.Error}, 413: {"model": models.Error}, 429: {"model": models.Error}}
 Esiid = Annotated[str, Path(description="ESI ID, 17 or 22 digits.", examples=["10443720000000001"])]
 Meter = Annotated[str | None, Query(pattern=METER_RE.pattern, description="Only this meter.")]
