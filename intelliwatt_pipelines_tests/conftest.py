@@ -218,8 +218,10 @@ def pytest_sessionfinish(session, exitstatus):
         captures = paths[:1]
     else:
         return
-    found += log_privacy.problems(log_privacy.read_logs(paths), whole_suite=session.testscollected > 100,
-                                  captures=captures)
+    # The whole suite (no paths or selection given) must have captured both kinds of log.
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.keyword \
+        and not config.option.markexpr
+    found += log_privacy.problems(log_privacy.read_logs(paths), whole_suite=whole_suite, captures=captures)
     if found:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         reporter.ensure_newline()
