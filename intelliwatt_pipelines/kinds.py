@@ -17,6 +17,7 @@ USAGE_TIMESTAMP_KWH = "usage_timestamp_kwh"
 SMT_DAILY_READ = "smt_daily_read"
 SMT_MONTHLY_JSON = "smt_monthly_json"
 SMT_INTERVAL_JSON = "smt_interval_json"
+SMT_METER_INFO_CSV = "smt_meter_info_csv"
 GREEN_BUTTON = "green_button"
 UNKNOWN = "unknown"
 
@@ -66,6 +67,12 @@ _RANK = {name: i for names in FAMILIES.values() for i, name in enumerate(names)}
 # Interval files have clock columns; a daily file may still have a time-stamped revision column.
 _CLOCK = re.compile(r"starttime|endtime|startdatetime|enddatetime|intervalstart|intervalend|^timestamp$|^time$")
 DAILY_NAME = re.compile(r"daily\s*meter\s*usage|dailymeterusage", re.IGNORECASE)
+# SMT's meter info CSV (SFTP) has no published header: an ESIID column and at least two of these (reduced
+# names, matched at the end: KWHMeterMultiplier counts). A file named so is one too, so a layout nobody
+# knows fails with its columns instead of as an unrecognized file.
+METER_INFO_COLUMNS = ("metermultiplier", "meterserialnumber", "utilitymeterid", "manufacturername", "meterclass")
+METER_INFO_MIN_COLUMNS = 2
+METER_INFO_NAME = re.compile(r"meter[\s_-]*info", re.IGNORECASE)
 
 
 def reduced(name: str) -> str:
@@ -129,6 +136,20 @@ def is_daily_read(header_line: str, filename: str = "") -> bool:
     return "kwh_total" in found and bool({"day", "end", "bill_date"} & set(found))
 
 
+def meter_info_columns(names: list[str]) -> list[str]:
+    """The names that are meter info columns (``METER_INFO_COLUMNS``)."""
+    return [n for n in names if reduced(n).endswith(METER_INFO_COLUMNS)]
+
+
+def is_meter_info(header_line: str, filename: str = "") -> bool:
+    """An SMT meter info CSV: by a header with an ESIID column and two meter columns, or by its name."""
+    names = [c.strip().strip('"') for c in header_line.split(",")]
+    has_esiid = any(field_of(n) == "esiid" for n in names)
+    if has_esiid and len(meter_info_columns(names)) >= METER_INFO_MIN_COLUMNS:
+        return True
+    return bool(METER_INFO_NAME.search(filename)) and not is_json(header_line)
+
+
 def is_json(head: str) -> bool:
     return head.lstrip()[:1] in ("{", "[")
 
@@ -156,7 +177,9 @@ def header_kind(header: str, filename: str = "") -> str:
         return SMT_MONTHLY_JSON
     if is_daily_read(header, filename):
         return SMT_DAILY_READ
-    return next((kind for kind, test in HEADER_TESTS.items() if test(header)), UNKNOWN)
+    kind = next((kind for kind, test in HEADER_TESTS.items() if test(header)), UNKNOWN)
+    # tried last: a file the other kinds know stays theirs
+    return SMT_METER_INFO_CSV if kind == UNKNOWN and is_meter_info(header, filename) else kind
 
 
 def detect_kind(head: bytes, filename: str = "") -> str:

@@ -385,6 +385,27 @@ def test_the_inbox_sensor_takes_a_feed_with_its_sidecar_and_marks_its_partitions
     assert instance.get_materialized_partitions(DAILY_COMPLETENESS) == days
 
 
+def test_with_its_flag_off_a_feed_fails_naming_the_flag_and_its_bytes_stay(settings, instance):
+    import dataclasses
+
+    from intelliwatt_pipelines.defs.definitions import build_defs
+    from intelliwatt_pipelines.rawstore import open_raw_store
+    from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
+
+    feed = quarter_feed()
+    (settings.inbox_dir / "GreenButton_download.xml").write_bytes(feed)
+    (settings.inbox_dir / "GreenButton_download.xml.meta.json").write_text('{"esiid": "10443720009990080"}')
+    defs = build_defs(dataclasses.replace(settings, flag_green_button=False))
+    assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    engine = sa.create_engine(settings.warehouse_url)
+    with engine.connect() as conn:
+        (row,) = conn.execute(sa.select(raw_file).where(raw_file.c.kind == "green_button")).all()
+        assert conn.execute(sa.select(sa.func.count()).select_from(usage_interval)).scalar() == 0
+    engine.dispose()
+    assert (row.status, row.error) == ("failed", "Green Button disabled by INTELLIWATT_FLAG_GREEN_BUTTON")
+    assert open_raw_store(settings.raw_store_url).get(row.sha256) == feed
+
+
 def test_a_day_mixing_hours_and_quarter_hours_is_complete_when_covered(engine, store):
     ingest(engine, store, smt_without_hours(("21", "22", "23")), SMT_SAMPLE.name, esiid=SMT_ESIID)
     start = int(pd.Timestamp("2025-11-03 06:00", tz="UTC").timestamp())

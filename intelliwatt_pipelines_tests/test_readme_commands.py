@@ -24,6 +24,8 @@ START = "test_start_command.py::test_start_command_ingests_the_sample_and_shows_
 LIFECYCLE = "test_start_command.py::test_ctrl_c_and_sigterm_stop_everything_and_reset_starts_afresh"
 STOP = "test_start_command.py::test_stop_command_stops_a_start_from_another_terminal_and_what_a_killed_one_left"
 DAGSTER_EXAMPLE = "test_readme_commands.py::test_the_readme_dagster_cli_examples_run_as_written"
+SMT_FLOW = "test_authorize_keeps_the_email_only_as_ciphertext_and_terminate_sends_it"
+SMT_JOBS = "test_pull_meter_info_and_the_backfill_jobs_run"
 
 # command key -> tests (file::name, under intelliwatt_pipelines_tests/) that run that command
 REGISTRY: dict[str, list[str]] = {
@@ -54,6 +56,18 @@ REGISTRY: dict[str, list[str]] = {
         "test_api_pictures.py::test_calendar_marks_each_day_with_its_status_and_the_dst_days"],
     "curl GET /api/v1/esiids/{esiid}/usage-heatmap.svg": [
         "test_api_pictures.py::test_heatmap_sums_real_readings_per_central_hour"],
+    "curl GET /api/v1/admin/smt/agreements": ["test_api_smt.py::test_agreements_filter_by_esiid_and_status_newest_first"],
+    "curl GET /api/v1/admin/flags": ["test_api_smt.py::test_flags_reflect_the_settings"],
+    **{f"intelliwatt smt {command}": [f"test_cli_smt.py::{test}" for test in tests] for command, tests in {
+        "new-email-key": ["test_encrypt_email_round_trips_and_never_echoes"],
+        "encrypt-email": ["test_encrypt_email_round_trips_and_never_echoes"],
+        "agreements": ["test_agreements_refresh_records_every_agreement", SMT_FLOW],
+        "authorize": [SMT_FLOW, "test_an_authorize_by_encrypted_reference_works_too",
+                      "test_authorize_without_a_meter_number_fails_the_run",
+                      "test_authorize_refuses_what_cannot_work_before_launching"],
+        "terminate": [SMT_FLOW], "subscriptions": [SMT_FLOW], "unsubscribe": [SMT_FLOW],
+        "pull": [SMT_JOBS], "meter-info": [SMT_JOBS], "backfills": [SMT_JOBS], "gap-sweep": [SMT_JOBS],
+    }.items()},
 }
 # Stand-ins for "your program" in an example, and plain shell utilities: no test of ours to name.
 NOT_OURS = {"some-process", "cd", "cp", "mv", "mkdir", "cat", "ls", "export"}

@@ -291,7 +291,7 @@ def test_no_secret_or_raw_esiid_in_any_log_record_or_redacted_request(caplog):
 
 
 def test_the_resource_builds_the_client_from_env_vars_and_is_off_by_default(monkeypatch):
-    with pytest.raises(dg.Failure, match="INTELLIWATT_SMT_API_ENABLED"):
+    with pytest.raises(dg.Failure, match="disabled by INTELLIWATT_FLAG_SMT_API"):
         SmtApiResource().client()
     with pytest.raises(dg.Failure, match="INTELLIWATT_SMT_PASSWORD"):
         SmtApiResource(enabled=True, username="INTELLIPATH").client()

@@ -27,8 +27,8 @@ INTERVAL_BYTES = json.dumps({"energyData": [
 class MockedSmtApi(SmtApiResource):
     """The production resource with its client on the test's transport (nothing else changes)."""
 
-    def client(self, http=None):
-        return super().client(httpx.Client(transport=httpx.MockTransport(FAKE[0])))
+    def client(self, http=None, **feature):
+        return super().client(httpx.Client(transport=httpx.MockTransport(FAKE[0])), **feature)
 
 
 FAKE: list[Smt] = []
@@ -87,7 +87,7 @@ def test_a_monthly_answer_is_a_raw_file_with_an_audit_row_and_billing_reads(ware
     (call,) = rows(warehouse_url, smt_api_call)
     assert (call.endpoint, call.http_status, call.raw_file_id, call.esiid, call.error) == (
         "/v2/energydata/", 200, file.id, ESIID, None)
-    assert call.correlation_id == result.run_id and len(call.trans_id) <= 32
+    assert call.run_id == result.run_id and call.correlation_id is None and len(call.trans_id) <= 32
     assert ESIID not in call.request_redacted and PASSWORD not in call.request_redacted
     reads = rows(warehouse_url, billing_read)
     assert len(reads) == 2 and {r.source for r in reads} == {"smt_monthly_api"}

@@ -46,6 +46,7 @@ from intelliwatt_pipelines.api.routing import (
     render,
     valid_esiid,
 )
+from intelliwatt_pipelines.api.smt_routes import router as smt_router
 from intelliwatt_pipelines.api.timeparams import parse_day
 from intelliwatt_pipelines.api.upload_routes import upload_routes
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     upload_routes(app)
     add_docs(app)
     app.include_router(picture_router)  # pictures and the status page (for browsers)
+    app.include_router(smt_router)  # SMT agreements, backfills, meters, API calls; the flags
     return app
 
 

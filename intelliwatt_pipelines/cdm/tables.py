@@ -151,4 +151,31 @@ smt_api_call = sa.Table(
     "smt_api_call", metadata, *columns("smt_api_call", key=("id",), references=TO_RAW_FILE),
     sa.Index("ix_smt_api_call_esiid", "esiid", "called_at"),
     sa.Index("ix_smt_api_call_correlation", "correlation_id"),
+    sa.Index("ix_smt_api_call_run", "run_id"),
+)
+
+# A customer's SMT agreement and subscription (§2.2): one row per agreement, found by its number.
+smt_authorization = sa.Table(
+    "smt_authorization", metadata, *columns("smt_authorization", key=("id",)),
+    sa.Index("ix_smt_authorization_esiid", "esiid", "smt_status"),
+)
+
+# Historical interval requests: once per ESIID and window, whatever asked (an enrollment or the gap sweep).
+smt_backfill_request = sa.Table(
+    "smt_backfill_request", metadata,
+    *columns("smt_backfill_request", key=("id",), references={"authorization_id": "smt_authorization.id"}),
+    sa.UniqueConstraint("esiid", "requested_start", "requested_end", name="uq_smt_backfill_request_window"),
+    sa.Index("ix_smt_backfill_request_status", "status", "esiid"),
+)
+
+# The meters SMT describes (§2.3), from /v2/meterInfo/ answers and the SFTP CSV.
+smt_meter_info = sa.Table("smt_meter_info", metadata,
+                          *columns("smt_meter_info", key=("esiid", "meter_number"), references=TO_RAW_FILE))
+
+# What the gap sweep (§2.4) decided per ESIID and day; a day gets at most one repair request.
+interval_day_ledger = sa.Table(
+    "interval_day_ledger", metadata,
+    *columns("interval_day_ledger", key=("esiid", "local_date"),
+             references={"repair_request_id": "smt_backfill_request.id"}),
+    sa.Index("ix_interval_day_ledger_status", "status", "local_date"),
 )

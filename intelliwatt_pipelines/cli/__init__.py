@@ -23,6 +23,7 @@ from intelliwatt_pipelines.cli.args import day_arg, esiid_arg, raw_file_id_arg
 from intelliwatt_pipelines.cli.ingest import cmd_ingest, cmd_reprocess
 from intelliwatt_pipelines.cli.rebuild import cmd_backfill
 from intelliwatt_pipelines.cli.report import UsageError, usage_error
+from intelliwatt_pipelines.cli.smt_args import add_smt_commands
 from intelliwatt_pipelines.config import Settings, SettingsError
 from intelliwatt_pipelines.pii import install_redaction
 
@@ -67,6 +68,7 @@ def parser() -> tuple:
     p.set_defaults(func=cmd_api)
     sub.add_parser("redact-log", help="copy stdin to stdout with ESIIDs hashed (for process logs)").set_defaults(
         func=cmd_redact_log)
+    add_smt_commands(sub, runs)
     return top, sub
 
 

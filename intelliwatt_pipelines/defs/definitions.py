@@ -36,6 +36,12 @@ from intelliwatt_pipelines.defs.resources import (
 from intelliwatt_pipelines.defs.sensors import build_inbox_sensor, build_upload_sensor
 from intelliwatt_pipelines.defs.smt import smt_api_resource
 from intelliwatt_pipelines.defs.smt_jobs import build_smt_energydata_job
+from intelliwatt_pipelines.defs.smt_lifecycle import (
+    build_smt_lifecycle_jobs,
+    smt_agreements_asset,
+    smt_subscriptions_asset,
+)
+from intelliwatt_pipelines.defs.smt_schedules import build_backfill_sensor, build_smt_schedules
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JOB", "build_defs"]
@@ -73,6 +79,14 @@ def api_links(settings: Settings) -> dict:
                 f"[status page]({base}{STATUS_PAGE}) links them for the homes with gaps.")}
 
 
+def _delivery_sensors(settings: Settings, ingest_job) -> list[dg.SensorDefinition]:
+    """The inbox, SFTP and upload sensors: running unless INTELLIWATT_FLAG_SMT is off (SFTP also needs a host)."""
+    on, off = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    return [build_inbox_sensor(ingest_job, INBOX_SOURCE, on if settings.flag_smt else off),
+            build_inbox_sensor(ingest_job, SFTP_SOURCE, on if settings.flag_smt and settings.sftp_host else off),
+            build_upload_sensor(ingest_job, settings.inbox_batch_files, on if settings.flag_smt else off)]
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     days = day_partitions(partition_start(settings))
     freshness = delivery_freshness(settings)
@@ -96,38 +110,42 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[build_raw_files_asset(days, freshness),
                 build_usage_asset(days, settings.backfill_days_per_run, freshness, api_links(settings)),
-                build_billing_asset(days, settings.backfill_days_per_run, freshness)],
+                build_billing_asset(days, settings.backfill_days_per_run, freshness),
+                smt_agreements_asset, smt_subscriptions_asset],
         asset_checks=ALL_CHECKS,
-        jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days), build_smt_energydata_job()],
+        jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days), build_smt_energydata_job(),
+              *build_smt_lifecycle_jobs()],
+        schedules=build_smt_schedules(settings),
         loggers={"console": console_logger},
-        sensors=[
-            build_inbox_sensor(ingest_job, INBOX_SOURCE, dg.DefaultSensorStatus.RUNNING),
-            build_inbox_sensor(ingest_job, SFTP_SOURCE, dg.DefaultSensorStatus.RUNNING if settings.sftp_host
-                               else dg.DefaultSensorStatus.STOPPED),
-            build_upload_sensor(ingest_job, settings.inbox_batch_files),
-        ],
-        resources={
-            "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
-            "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
-            "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
-                                   batch_files=settings.inbox_batch_files, claim_seconds=settings.inbox_claim_seconds),
-            "sftp": SftpResource(
-                host=settings.sftp_host, port=settings.sftp_port, username=settings.sftp_user,
-                private_key_path=settings.sftp_key_path, key_passphrase=_secret("INTELLIWATT_SFTP_KEY_PASSPHRASE"),
-                known_hosts_path=settings.sftp_known_hosts, host_key_policy=settings.sftp_host_key_policy,
-                folders=list(settings.sftp_folders), patterns=list(settings.sftp_patterns or DEFAULT_PATTERNS),
-                min_age_seconds=settings.sftp_min_age_seconds, batch_files=settings.inbox_batch_files,
-                delete_after_ingest=settings.sftp_delete_after_ingest),
-            "rules": IngestRulesResource(
-                max_invalid_fraction=settings.max_invalid_fraction, completeness_threshold=settings.completeness_threshold,
-                gnupghome=settings.gnupghome, gpg_passphrase=_secret("INTELLIWATT_GPG_PASSPHRASE"),
-                max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid,
-                reconcile_tolerance_kwh=settings.reconcile_tolerance_kwh,
-                reconcile_tolerance_pct=settings.reconcile_tolerance_pct,
-                source_precedence=settings.source_precedence, reading_floor=settings.reading_floor,
-                reading_future_days=settings.reading_future_days, max_span_days=settings.max_span_days),
-            # Always present so the job loads; off by default (INTELLIWATT_SMT_API_ENABLED), when any use
-            # fails naming the flag. Secrets are EnvVars, so `dagster dev` starts without SMT settings.
-            "smt_api": smt_api_resource(settings),
-        },
+        sensors=[*_delivery_sensors(settings, ingest_job), build_backfill_sensor(settings)],
+        resources=_resources(settings),
     )
+
+
+def _resources(settings: Settings) -> dict:
+    """The resources, from the settings; secrets only as EnvVars."""
+    return {
+        "warehouse": WarehouseResource(url=_secret_safe("INTELLIWATT_WAREHOUSE_URL", settings.warehouse_url)),
+        "raw_store": RawStoreResource(url=_secret_safe("INTELLIWATT_RAW_STORE_URL", settings.raw_store_url)),
+        "inbox": InboxResource(path=str(settings.inbox_dir), min_age_seconds=settings.inbox_min_age_seconds,
+                               batch_files=settings.inbox_batch_files, claim_seconds=settings.inbox_claim_seconds),
+        "sftp": SftpResource(
+            host=settings.sftp_host, port=settings.sftp_port, username=settings.sftp_user,
+            private_key_path=settings.sftp_key_path, key_passphrase=_secret("INTELLIWATT_SFTP_KEY_PASSPHRASE"),
+            known_hosts_path=settings.sftp_known_hosts, host_key_policy=settings.sftp_host_key_policy,
+            folders=list(settings.sftp_folders), patterns=list(settings.sftp_patterns or DEFAULT_PATTERNS),
+            min_age_seconds=settings.sftp_min_age_seconds, batch_files=settings.inbox_batch_files,
+            delete_after_ingest=settings.sftp_delete_after_ingest),
+        "rules": IngestRulesResource(
+            max_invalid_fraction=settings.max_invalid_fraction, completeness_threshold=settings.completeness_threshold,
+            gnupghome=settings.gnupghome, gpg_passphrase=_secret("INTELLIWATT_GPG_PASSPHRASE"),
+            max_unpacked_bytes=settings.max_unpacked_bytes, dev_fallback_esiid=settings.dev_fallback_esiid,
+            reconcile_tolerance_kwh=settings.reconcile_tolerance_kwh,
+            reconcile_tolerance_pct=settings.reconcile_tolerance_pct,
+            source_precedence=settings.source_precedence, reading_floor=settings.reading_floor,
+            reading_future_days=settings.reading_future_days, max_span_days=settings.max_span_days,
+            green_button_enabled=settings.flag_green_button),
+        # Always present so the job loads; off by default (INTELLIWATT_FLAG_SMT_API), when any use
+        # fails naming the flag. Secrets are EnvVars, so `dagster dev` starts without SMT settings.
+        "smt_api": smt_api_resource(settings),
+    }

@@ -2,9 +2,12 @@
 report one materialization per asset per Central day they wrote. ``raw_file_ids`` in its config
 reprocesses files already in the raw store instead (quarantined ones, uploads)."""
 
+import datetime as dt
+
 import dagster as dg
 
 from intelliwatt_pipelines.cdm.day_summaries import reconciliation_by_day
+from intelliwatt_pipelines.cdm.smt_backfills import mark_delivered
 from intelliwatt_pipelines.cdm.tables import raw_file
 from intelliwatt_pipelines.defs.assets import GROUP, described, table_metadata
 from intelliwatt_pipelines.defs.keys import RAW_FILES
@@ -102,6 +105,9 @@ def build_raw_files_asset(days_def: dg.DailyPartitionsDefinition,
                                                     transport_for(config.source, inbox, sftp), options, claim)
         days = report_days(context, outcomes, set(days_def.get_partition_keys()))
         facts = batch_facts(outcomes, days)
+        # SMT history requests this batch completed (coverage spanning their window) become delivered.
+        with engine.begin() as conn:
+            facts["smt_backfills_delivered"] = len(mark_delivered(conn, dt.datetime.now(dt.timezone.utc)))
         metadata = {**facts, "file_table": dg.MetadataValue.md(facts["file_table"]), **skipped_facts(skipped)}
         if broken:
             raise dg.Failure(description=f"{len(broken)} transfer(s) failed and will be retried: " + "; ".join(broken),

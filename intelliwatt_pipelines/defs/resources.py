@@ -12,6 +12,7 @@ from intelliwatt_pipelines.cdm.precedence import Precedence
 from intelliwatt_pipelines.cdm.warehouse import engine_for, migrate
 from intelliwatt_pipelines.ingest.inbox import IngestOptions
 from intelliwatt_pipelines.ingest.unpack import UnpackLimits
+from intelliwatt_pipelines.kinds import GREEN_BUTTON
 from intelliwatt_pipelines.rawstore import RawStore, open_raw_store
 from intelliwatt_pipelines.sources.frames import ReadingWindow
 from intelliwatt_pipelines.transport import LocalInbox, SftpInbox, SftpSettings
@@ -98,6 +99,7 @@ class IngestRulesResource(dg.ConfigurableResource):
     reading_floor: str = bounds.READING_FLOOR
     reading_future_days: int = bounds.READING_FUTURE_DAYS
     max_span_days: int = bounds.MAX_SPAN_DAYS
+    green_button_enabled: bool = True  # INTELLIWATT_FLAG_GREEN_BUTTON
 
     def window(self) -> ReadingWindow:
         return ReadingWindow.from_settings(self)
@@ -108,8 +110,13 @@ class IngestRulesResource(dg.ConfigurableResource):
     def tolerance(self) -> Tolerance:
         return Tolerance(kwh=self.reconcile_tolerance_kwh, pct=self.reconcile_tolerance_pct)
 
+    def refused(self) -> dict[str, str]:
+        """File kinds whose feature flag is off, with the reason their files fail."""
+        return {} if self.green_button_enabled else {GREEN_BUTTON: "Green Button disabled by "
+                                                                   "INTELLIWATT_FLAG_GREEN_BUTTON"}
+
     def options(self, *, delete_after_ingest: bool = False) -> IngestOptions:
-        return IngestOptions(
+        return IngestOptions(refused=self.refused(),
             max_invalid_fraction=self.max_invalid_fraction, gnupghome=self.gnupghome or None,
             gpg_passphrase=self.gpg_passphrase or None, limits=UnpackLimits(max_unpacked_bytes=self.max_unpacked_bytes),
             dev_fallback_esiid=self.dev_fallback_esiid or None, delete_after_ingest=delete_after_ingest,

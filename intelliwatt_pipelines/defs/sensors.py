@@ -115,9 +115,9 @@ def reprocess_config(batch: list[RemoteEntry]) -> dict:
     return {"ops": {"raw_files": {"config": {"raw_file_ids": ids}}}}
 
 
-def build_upload_sensor(job, batch_files: int) -> dg.SensorDefinition:
-    @dg.sensor(name="upload_sensor", job=job, minimum_interval_seconds=5,
-               default_status=dg.DefaultSensorStatus.RUNNING,
+def build_upload_sensor(job, batch_files: int,
+                        default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING) -> dg.SensorDefinition:
+    @dg.sensor(name="upload_sensor", job=job, minimum_interval_seconds=5, default_status=default_status,
                description="Hands files uploaded through the API (already safe in the raw store) to "
                            "ingest runs, in batches of INTELLIWATT_INBOX_BATCH_FILES. Needs only the warehouse "
                            "(INTELLIWATT_WAREHOUSE_URL) the API writes to.")

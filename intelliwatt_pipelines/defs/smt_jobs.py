@@ -10,6 +10,7 @@ from collections import Counter
 
 import dagster as dg
 
+from intelliwatt_pipelines.cdm.smt_authorizations import active_esiids
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.rebuild import MAX_DAYS, home_tags
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
@@ -30,19 +31,22 @@ SMT_ENERGYDATA_JOB = "smt_energydata_fetch_job"
 
 
 class SmtEnergydataConfig(dg.Config):
-    """ESIIDs (17 or 22 digits), the first and last day (YYYY-MM-DD), and what to fetch."""
+    """ESIIDs (17 or 22 digits) and/or ``active_agreements`` (every ESIID with an active SMT agreement, as
+    the 07:00 schedule asks), the first and last day (YYYY-MM-DD), and what to fetch."""
 
-    esiids: list[str]
+    esiids: list[str] = []
+    active_agreements: bool = False
     start: str
     end: str
     include_interval: bool = True
     include_monthly: bool = True
 
 
-def planned_calls(config: SmtEnergydataConfig) -> list[tuple[str, str, Window]]:
-    """(ESIID, what, window) per call: monthly reads first, then the interval windows, ESIID by ESIID."""
+def planned_calls(config: SmtEnergydataConfig, active: list[str] = ()) -> list[tuple[str, str, Window]]:
+    """(ESIID, what, window) per call: monthly reads first, then the interval windows, ESIID by ESIID;
+    ``active`` the ESIIDs of active agreements, when the config asks for them."""
     try:
-        esiids = checked_esiids(config.esiids)
+        esiids = checked_esiids([*config.esiids, *active])
         start, end = dt.date.fromisoformat(config.start), dt.date.fromisoformat(config.end)
         plan = ([("monthly", w) for w in windows(start, end, months=MONTHLY_MAX_MONTHS)]
                 if config.include_monthly else [])
@@ -55,6 +59,11 @@ def planned_calls(config: SmtEnergydataConfig) -> list[tuple[str, str, Window]]:
     if not plan:
         raise dg.Failure(description="nothing to fetch: include_interval and include_monthly are both false")
     return [(esiid, what, window) for esiid in dict.fromkeys(esiids) for what, window in plan]
+
+
+def active_agreement_esiids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return active_esiids(conn)
 
 
 def _call(client: SmtClient, esiid: str, window: Window, store_call) -> CallResult:
@@ -97,8 +106,12 @@ def build_smt_energydata_job() -> dg.JobDefinition:
     def smt_energydata_fetched(context: dg.OpExecutionContext, config: SmtEnergydataConfig,
                                smt_api: SmtApiResource, warehouse: WarehouseResource,
                                raw_store: RawStoreResource, rules: IngestRulesResource) -> dg.Output:
-        plan = planned_calls(config)
         engine, store = warehouse.engine(), raw_store.store()
+        active = active_agreement_esiids(engine) if config.active_agreements else []
+        if config.active_agreements and not active and not config.esiids:
+            context.log.info("no ESIID has an active SMT agreement: nothing to fetch")
+            return dg.Output(None, metadata={"calls": 0})
+        plan = planned_calls(config, active)
         context.instance.add_run_tags(context.run_id, home_tags([esiid for esiid, _, _ in plan]))
         normalize = dict(max_invalid_fraction=rules.max_invalid_fraction, tolerance=rules.tolerance(),
                          precedence=rules.precedence(), reading_window=rules.window())
@@ -125,7 +138,7 @@ def build_smt_energydata_job() -> dg.JobDefinition:
     @dg.job(name=SMT_ENERGYDATA_JOB, tags={"intelliwatt/kind": "smt_energydata"},
             description="Fetch monthly reads and/or 15-minute intervals from SMT's API for the configured ESIIDs "
                         "and days; every answer becomes a raw file (source smt_api) and its rows land as usual. "
-                        "Needs INTELLIWATT_SMT_API_ENABLED=true.")
+                        "Needs INTELLIWATT_FLAG_SMT_API=true.")
     def smt_energydata_fetch_job():
         smt_energydata_fetched()
 

@@ -15,6 +15,7 @@ import datetime as dt
 import fcntl
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -46,6 +47,7 @@ class IngestOptions:
     tolerance: Tolerance = Tolerance()
     precedence: Precedence = DEFAULT_PRECEDENCE
     window: ReadingWindow = ReadingWindow()
+    refused: Mapping[str, str] = field(default_factory=dict)  # kind -> why it is not taken (a flag is off)
 
 
 def known_keys(engine: sa.Engine, source: str, among: list[RemoteEntry] | None = None) -> set[str]:
@@ -188,7 +190,7 @@ def process_raw_file(engine: sa.Engine, store: RawStore, captured: Captured, *, 
         return _process_package(engine, store, row, run_id=run_id, options=options)
     return [normalize_raw_file(engine, store, row.id, run_id=run_id, max_invalid_fraction=options.max_invalid_fraction,
                                fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
-                               precedence=options.precedence, window=options.window)]
+                               precedence=options.precedence, window=options.window, refused=options.refused)]
 
 
 def _process_package(engine: sa.Engine, store: RawStore, row, *, run_id: str | None,
@@ -225,7 +227,7 @@ def _take_member(engine: sa.Engine, store: RawStore, package, member: Member, *,
     return normalize_raw_file(engine, store, child.raw_file_id, run_id=run_id,
                               max_invalid_fraction=options.max_invalid_fraction,
                               fallback_esiid=options.dev_fallback_esiid, tolerance=options.tolerance,
-                              precedence=options.precedence, window=options.window)
+                              precedence=options.precedence, window=options.window, refused=options.refused)
 
 
 def reprocess_raw_files(engine: sa.Engine, store: RawStore, raw_file_ids: list[int], *, run_id: str | None,

@@ -3,7 +3,8 @@ read as a stream, goes through the one chunk pipeline of ``ingest.pipeline``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 
 import pandas as pd
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources import ParsedIntervals, ParseError, parse_usage_file, smt_interval
 from intelliwatt_pipelines.sources.frames import ReadingWindow
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
+from intelliwatt_pipelines.sources.smt_meter_info import ParsedMeterInfo
 
 # SMT interval CSVs from this size on are read from the raw store as a stream and written in chunks
 # of whole days: parsed whole, a file costs about 20x its size in memory. Chunks of 10,000 rows keep
@@ -27,7 +29,8 @@ from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 STREAM_MIN_BYTES = 4 * 1024 * 1024
 STREAM_CHUNK_ROWS = 10_000
 
-Parsed = ParsedIntervals | ParsedBillingReads
+EMPTY: Mapping[str, str] = MappingProxyType({})
+Parsed = ParsedIntervals | ParsedBillingReads | ParsedMeterInfo
 
 
 def _parse(store: RawStore, row, hints: Hints, window: ReadingWindow) -> Parsed:
@@ -37,7 +40,8 @@ def _parse(store: RawStore, row, hints: Hints, window: ReadingWindow) -> Parsed:
 
 
 def _canonical(parsed: Parsed) -> pd.DataFrame:
-    return parsed.frame if isinstance(parsed, ParsedBillingReads) else add_placeholders(parsed.frame)
+    # only intervals get placeholders; reads and meters are stored as parsed
+    return add_placeholders(parsed.frame) if isinstance(parsed, ParsedIntervals) else parsed.frame
 
 
 def _whole_file(store: RawStore, row, hints: Hints, window: ReadingWindow) -> Iterator[Chunk]:
@@ -55,20 +59,22 @@ def _whole_file(store: RawStore, row, hints: Hints, window: ReadingWindow) -> It
 def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
                        max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None,
                        tolerance: Tolerance = Tolerance(), precedence: Precedence = DEFAULT_PRECEDENCE,
-                       window: ReadingWindow = ReadingWindow()) -> FileOutcome:
+                       window: ReadingWindow = ReadingWindow(), refused: Mapping[str, str] = EMPTY) -> FileOutcome:
     """Parse a stored raw file and merge it into the canonical tables in one transaction: its
     intervals or reads, coverage, completeness, reconciliation and its ``normalized`` status commit
     together or not at all.
 
     A file that cannot be parsed, has more invalid rows than allowed, or a series spanning more
-    days than ``window`` allows, writes no rows: its raw bytes stay and its status becomes
-    ``failed`` with the reason. A large SMT interval CSV is read as a stream, in chunks of whole
+    days than ``window`` allows, or of a kind ``refused`` maps to a reason (a feature flag that is
+    off), writes no rows: its raw bytes stay and its status becomes ``failed`` with the reason. A large SMT interval CSV is read as a stream, in chunks of whole
     days, with the same outcome: memory stays bounded by the chunk size, not the file's.
     """
     with engine.connect() as conn:
         row = conn.execute(sa.select(raw_file).where(raw_file.c.id == raw_file_id)).one()
         hints = file_hints(conn, row, fallback_esiid)
     rules = dict(run_id=run_id, max_invalid_fraction=max_invalid_fraction, tolerance=tolerance, precedence=precedence)
+    if row.kind in refused:
+        return write_chunks(engine, row, hints, _refuse(refused[row.kind]), _outcome(row, row.kind), **rules)
     if row.size_bytes >= STREAM_MIN_BYTES and is_smt_interval_csv(store, row):
         chunks = smt_interval_chunks(store, row, hints, window, rows=STREAM_CHUNK_ROWS)
         try:
@@ -76,6 +82,11 @@ def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, 
         except smt_interval.NotGroupedByDay:
             pass  # rolled back: parsed whole below
     return write_chunks(engine, row, hints, _whole_file(store, row, hints, window), _outcome(row, row.kind), **rules)
+
+
+def _refuse(reason: str) -> Iterator[Chunk]:
+    raise Refused(reason)
+    yield  # a generator: write_chunks records the refusal as the file's failure
 
 
 def _outcome(row, kind: str) -> FileOutcome:

@@ -1,28 +1,20 @@
-"""SMT API answers as raw files (vendor-apis.md §2.1): every answer's bytes, verbatim and whatever its
-status, go to the raw store with ``source=smt_api`` before any parsing, with one ``smt_api_call`` audit
-row per call; 2xx answers are then normalized like any delivered file. Lineage: API call -> raw file
--> rows. Non-2xx answers are stored as kind ``smt_api_error``, status ``failed``, the HTTP status in
-``raw_file.error``. The same bytes again (a re-run) are one raw file: nothing new is written but the
-audit row of the new call.
+"""Usage pulls from ``/v2/energydata/`` (vendor-apis.md §2.1): the windows a pull is cut into, and each
+answer stored as a raw file with its audit row (``smt_calls``), then, when 2xx, normalized like any
+delivered file. Lineage: API call -> raw file -> rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ERROR_KIND, SMT_API_SOURCE
-from intelliwatt_pipelines.cdm.raw_files import Captured, register
-from intelliwatt_pipelines.cdm.tables import raw_file, smt_api_call
 from intelliwatt_pipelines.ingest.normalize import normalize_raw_file
-from intelliwatt_pipelines.kinds import HEAD_BYTES, detect_kind
+from intelliwatt_pipelines.ingest.smt_calls import record_answer, record_no_answer, set_call_error
 from intelliwatt_pipelines.pii import mask
 from intelliwatt_pipelines.rawstore import RawStore
-from intelliwatt_pipelines.vendors.smt.requests import ENERGYDATA_PATH, SmtResponse, excerpt, mdy
+from intelliwatt_pipelines.vendors.smt.requests import ENERGYDATA_PATH, SmtResponse, mdy
 
 MONTHLY_MAX_MONTHS = 13  # SMT returns up to 13 months of monthly reads in one call
 INTERVAL_MAX_DAYS = 31  # and up to 31 days of intervals
@@ -53,7 +45,8 @@ class CallResult:
         return self.error is not None
 
 
-def _months_later(day: dt.date, months: int) -> dt.date:
+def months_later(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (earlier when negative), or that month's last day when shorter."""
     year, month = divmod(day.month - 1 + months, 12)
     year, month = day.year + year, month + 1
     last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
@@ -66,7 +59,7 @@ def windows(start: dt.date, end: dt.date, *, days: int | None = None, months: in
         raise ValueError(f"end {end} is before start {start}")
     out, first = [], start
     while first <= end:
-        after = first + dt.timedelta(days=days) if days else _months_later(first, months or 1)
+        after = first + dt.timedelta(days=days) if days else months_later(first, months or 1)
         last = min(end, after - dt.timedelta(days=1))
         out.append(Window(first, last))
         first = last + dt.timedelta(days=1)
@@ -79,36 +72,9 @@ def energydata_filename(esiid: str, window: Window, trans_id: str | None) -> str
     return (f"smt_energydata_{esiid}_{window.start:%Y%m%d}-{window.end:%Y%m%d}_{trans_id or 'none'}.json")
 
 
-def unanswered_request(esiid: str, window: Window) -> str:
-    """What a call that got no answer asked for (its client keeps no request then): path, days, mask."""
-    return json.dumps({"method": "POST", "path": ENERGYDATA_PATH, "body": {
-        "startDate": mdy(window.start), "endDate": mdy(window.end), "ESIIDList": [mask(esiid)]}}, sort_keys=True)
-
-
-def _audit(conn: sa.Connection, *, called_at: dt.datetime, esiid: str, run_id: str | None, request: str,
-           response: SmtResponse | None, raw_file_id: int | None, error: str | None, attempts: int) -> int:
-    return conn.execute(sa.insert(smt_api_call).values(
-        called_at=called_at, endpoint=response.path if response else ENERGYDATA_PATH,
-        trans_id=response.request.trans_id if response else None, http_status=response.status if response else None,
-        attempts=attempts, request_redacted=request, raw_file_id=raw_file_id, correlation_id=run_id,
-        esiid=esiid, error=error).returning(smt_api_call.c.id)).scalar_one()
-
-
-def _capture(conn: sa.Connection, store: RawStore, response: SmtResponse, filename: str) -> Captured:
-    """The answer's bytes in the raw store and their raw_file row; a non-2xx answer is ``failed`` with
-    its status in ``error`` from the start (there is nothing to parse)."""
-    sha, size, uri = store.put_stream(io.BytesIO(response.content))
-    kind = detect_kind(response.content[:HEAD_BYTES], filename) if response.ok else SMT_API_ERROR_KIND
-    captured = register(conn, sha=sha, size=size, uri=uri, filename=filename, source=SMT_API_SOURCE, kind=kind)
-    if captured.new and not response.ok:
-        conn.execute(sa.update(raw_file).where(raw_file.c.id == captured.raw_file_id).values(
-            status="failed", error=http_error(response)))
-    return captured
-
-
-def http_error(response: SmtResponse) -> str:
-    """``HTTP 404 from SMT /v2/energydata/: <excerpt>`` (the excerpt holds no secret or raw ESIID)."""
-    return f"HTTP {response.status} from SMT {response.path}: {excerpt(response.content, 200)}"
+def unanswered_request(esiid: str, window: Window) -> dict:
+    """What a call that got no answer asked for (its client keeps no request then): days and mask."""
+    return {"startDate": mdy(window.start), "endDate": mdy(window.end), "ESIIDList": [mask(esiid)]}
 
 
 def store_energydata(engine: sa.Engine, store: RawStore, *, esiid: str, window: Window,
@@ -119,17 +85,13 @@ def store_energydata(engine: sa.Engine, store: RawStore, *, esiid: str, window: 
     why): only the audit row is written."""
     if response is None:
         error = no_answer or "no answer"
-        with engine.begin() as conn:
-            _audit(conn, called_at=called_at, esiid=esiid, run_id=run_id, request=unanswered_request(esiid, window),
-                   response=None, raw_file_id=None, error=error, attempts=attempts)
+        record_no_answer(engine, endpoint=ENERGYDATA_PATH, request=unanswered_request(esiid, window), esiid=esiid,
+                         run_id=run_id, called_at=called_at, error=error, attempts=attempts)
         return CallResult(esiid, window, None, error=error)
     filename = energydata_filename(esiid, window, response.request.trans_id)
-    error = None if response.ok else http_error(response)
-    with engine.begin() as conn:
-        captured = _capture(conn, store, response, filename)
-        call_id = _audit(conn, called_at=called_at, esiid=esiid, run_id=run_id,
-                         request=response.request.as_json().decode(), response=response,
-                         raw_file_id=captured.raw_file_id, error=error, attempts=response.attempts)
+    recorded = record_answer(engine, store, response, filename=filename, esiid=esiid, run_id=run_id,
+                             called_at=called_at)
+    captured, error = recorded.captured, recorded.error
     rows = 0
     if error is None and captured.status == "received":
         if reading_window is not None:
@@ -140,6 +102,5 @@ def store_energydata(engine: sa.Engine, store: RawStore, *, esiid: str, window: 
     elif error is None and captured.status != "normalized":
         error = f"the same answer was stored before as raw file {captured.raw_file_id}, {captured.status}"
     if error is not None and response.ok:
-        with engine.begin() as conn:
-            conn.execute(sa.update(smt_api_call).where(smt_api_call.c.id == call_id).values(error=error))
+        set_call_error(engine, recorded.call_id, error)
     return CallResult(esiid, window, response.status, captured.raw_file_id, captured.new, rows, error)

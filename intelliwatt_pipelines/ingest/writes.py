@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -13,11 +14,13 @@ from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.completeness_store import refresh_completeness, stored_completeness
 from intelliwatt_pipelines.cdm.coverage import coverage_of, previous_spans, write_coverage
 from intelliwatt_pipelines.cdm.intervals import upsert_intervals
+from intelliwatt_pipelines.cdm.meter_info import store_meter_info
 from intelliwatt_pipelines.cdm.normalize import touched_days
 from intelliwatt_pipelines.cdm.precedence import Precedence
 from intelliwatt_pipelines.sources import ParsedIntervals
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
+from intelliwatt_pipelines.sources.smt_meter_info import ParsedMeterInfo
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Chunk:
     """A parsed part of a raw file (or all of it) and its canonical frame: intervals with their
     placeholders, or billing reads as parsed."""
 
-    parsed: ParsedIntervals | ParsedBillingReads
+    parsed: ParsedIntervals | ParsedBillingReads | ParsedMeterInfo
     frame: pd.DataFrame
 
 
@@ -63,6 +66,9 @@ def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolera
                 precedence: Precedence) -> None:
     if isinstance(chunk.parsed, ParsedBillingReads):
         _write_reads(conn, row, chunk.parsed, written, tolerance)
+    elif isinstance(chunk.parsed, ParsedMeterInfo):  # meters (smt_meter_info): no readings, nothing derived
+        written.rows += store_meter_info(conn, chunk.parsed.rows(), raw_file_id=row.id,
+                                         now=dt.datetime.now(dt.timezone.utc))
     else:
         _write_intervals(conn, row, chunk, written, tolerance, precedence)
 

@@ -1,7 +1,7 @@
 """Recognize a vendor file by its content (and name) and hand it to the right parser.
 
 Interval files become ``ParsedIntervals``; meter reads (daily usage CSV, monthly billing JSON)
-become ``ParsedBillingReads``.
+become ``ParsedBillingReads``; SMT meter info CSVs become ``ParsedMeterInfo``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ import pandas as pd
 
 from intelliwatt_pipelines import kinds
 from intelliwatt_pipelines.esiid import esiid_from_filename
-from intelliwatt_pipelines.sources import green_button, smt_api_interval, smt_billing, smt_interval, smt_simple
+from intelliwatt_pipelines.sources import (
+    green_button,
+    smt_api_interval,
+    smt_billing,
+    smt_interval,
+    smt_meter_info,
+    smt_simple,
+)
 from intelliwatt_pipelines.sources.errors import ParseError
 from intelliwatt_pipelines.sources.frames import ParsedIntervals, ReadingWindow, SpanTracker, decode_text
 
@@ -35,6 +42,9 @@ FORMATS: dict[str, tuple[Callable[..., ParsedIntervals], str]] = {
 USAGE_SOURCES = {kind: source for kind, (_, source) in FORMATS.items()} | {green_button.KIND: "green_button"}
 
 
+# What a file parses to: intervals, meter reads, or meters (SMT meter info).
+ParsedUsage = ParsedIntervals | smt_billing.ParsedBillingReads | smt_meter_info.ParsedMeterInfo
+
 METER_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])M([0-9]{3,40})(?=[^0-9]|$)")  # meter is at most 40 long
 
 
@@ -46,20 +56,20 @@ def meter_from_filename(filename: str) -> str | None:
 
 def parse_usage_file(data: bytes, filename: str = "", *, esiid: str | None = None, meter: str | None = None,
                      usage_points: dict | None = None,
-                     window: ReadingWindow = ReadingWindow()) -> ParsedIntervals | smt_billing.ParsedBillingReads:
+                     window: ReadingWindow = ReadingWindow()) -> ParsedUsage:
     """Parse any supported file. Raises ParseError with a readable message otherwise, also when a
     series spans more days than ``window`` allows (the file is refused whole)."""
     parsed = _parse_any(data, filename, esiid=esiid, meter=meter, usage_points=usage_points, window=window)
     if isinstance(parsed, smt_billing.ParsedBillingReads):
         SpanTracker(window).add(parsed.frame.assign(_last=parsed.frame["read_end"] - pd.Timedelta(microseconds=1)),
                                 first="read_start", last="_last")
-    else:
+    elif isinstance(parsed, ParsedIntervals):  # meter info has no readings, so no span
         SpanTracker(window).add(parsed.frame)
     return parsed
 
 
 def _parse_any(data: bytes, filename: str, *, esiid: str | None, meter: str | None, usage_points: dict | None,
-               window: ReadingWindow) -> ParsedIntervals | smt_billing.ParsedBillingReads:
+               window: ReadingWindow) -> ParsedUsage:
     text = decode_text(data)
     if kinds.is_green_button(text[:kinds.HEAD_BYTES]):
         return green_button.parse(data, green_button.Binding(esiid=esiid, meter=meter, usage_points=usage_points or {}),
@@ -71,6 +81,8 @@ def _parse_any(data: bytes, filename: str, *, esiid: str | None, meter: str | No
                                               window=window)
     if kind == kinds.SMT_DAILY_READ:
         return smt_billing.parse_daily(text, esiid=esiid or esiid_from_filename(filename), meter=meter, window=window)
+    if kind == kinds.SMT_METER_INFO_CSV:
+        return smt_meter_info.parse(text)
     if kind == "unknown":
         shown = header[:120] + ("…" if len(header) > 120 else "")
         raise ParseError(f"unrecognized usage file header: {shown!r}")

@@ -28,7 +28,13 @@ from intelliwatt_pipelines.cdm.fields.usage import (
     RAW_FILE_COVERAGE,
     USAGE_INTERVAL,
 )
-from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_CALL
+from intelliwatt_pipelines.cdm.fields.vendor import (
+    INTERVAL_DAY_LEDGER,
+    SMT_API_CALL,
+    SMT_AUTHORIZATION,
+    SMT_BACKFILL_REQUEST,
+    SMT_METER_INFO,
+)
 
 __all__ = ["TABLES", "TYPES", "Field", "Pattern", "column", "column_docs", "constraints", "type_label"]
 
@@ -47,6 +53,10 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "upload_esiid": UPLOAD_ESIID,
     "raw_file_hint": RAW_FILE_HINT,
     "smt_api_call": SMT_API_CALL,
+    "smt_authorization": SMT_AUTHORIZATION,
+    "smt_backfill_request": SMT_BACKFILL_REQUEST,
+    "smt_meter_info": SMT_METER_INFO,
+    "interval_day_ledger": INTERVAL_DAY_LEDGER,
 }
 
 

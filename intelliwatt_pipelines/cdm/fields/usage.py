@@ -15,14 +15,16 @@ from intelliwatt_pipelines.cdm.fields.base import (
     Field,
     values,
 )
-from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ERROR_KIND, SMT_API_SOURCE
+from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ANSWER_KIND, SMT_API_ERROR_KIND, SMT_API_SOURCE
 
 KINDS = {
     kinds.SMT_INTERVAL: "SMT interval CSV", kinds.SMT_INTERVAL_SIMPLE: "esiid, meter, start date/time, kWh CSV",
     kinds.USAGE_TIMESTAMP_KWH: "UTC timestamp, kWh CSV", kinds.GREEN_BUTTON: "ESPI XML",
     kinds.SMT_DAILY_READ: "SMT daily meter reads CSV", kinds.SMT_MONTHLY_JSON: "SMT monthly energy-data JSON",
     kinds.SMT_INTERVAL_JSON: "SMT API interval JSON",
+    kinds.SMT_METER_INFO_CSV: "SMT meter info CSV (SFTP)",
     SMT_API_ERROR_KIND: "an SMT API answer that is not 2xx (its status in `error`)",
+    SMT_API_ANSWER_KIND: "an SMT API answer about agreements, subscriptions, backfill requests or meters",
     kinds.PGP_PACKAGE: "PGP-encrypted delivery", kinds.ZIP_PACKAGE: "ZIP of CSVs", kinds.UNKNOWN: "not recognized",
 }
 RAW_STATUSES = {"received": "captured, not yet processed", "normalized": "its rows are stored; a package: unpacked",

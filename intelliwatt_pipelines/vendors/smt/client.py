@@ -23,6 +23,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from intelliwatt_pipelines.pii import mask
+from intelliwatt_pipelines.vendors.smt.calls import SmtLifecycleCalls
 from intelliwatt_pipelines.vendors.smt.requests import (
     ENERGYDATA_PATH,
     SERVICE_ID_HEADER_PATHS,
@@ -126,9 +127,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class SmtClient:
+class SmtClient(SmtLifecycleCalls):
     """SMT calls over an ``httpx.Client`` (injected in tests: ``httpx.Client(transport=MockTransport(...))``).
-    ``clock`` and ``sleep`` are injectable so expiry and backoff are tested without waiting."""
+    ``clock`` and ``sleep`` are injectable so expiry and backoff are tested without waiting. The §2.2/§2.3
+    calls (agreements, subscriptions, backfill, report status, meterInfo) come from ``SmtLifecycleCalls``."""
 
     def __init__(self, config: SmtApiConfig, http: httpx.Client | None = None, *, cache: TokenCache = TOKENS,
                  clock: Callable[[], dt.datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep):

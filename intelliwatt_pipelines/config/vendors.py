@@ -1,0 +1,56 @@
+"""Settings of the vendor APIs (Smart Meter Texas, vendor-apis.md §2.1) and the feature flags (§2.4):
+every vendor feature is behind an ``INTELLIWATT_FLAG_*`` flag, off by default, except the file ingest
+that already exists (SMT files, Green Button).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from intelliwatt_pipelines.config.core import SETTINGS_CONFIG, CoreSettings, setting
+from intelliwatt_pipelines.config.values import BaseUrl, Count, Flag
+
+# flag field -> what it turns on (the flags endpoint and the README say these)
+FLAGS = {
+    "flag_smt": "SMT file ingest: the inbox, SFTP and upload sensors start running",
+    "flag_green_button": "Green Button XML is accepted (else such a file fails, its bytes kept)",
+    "flag_smt_api": "SMT REST API usage pulls and meter info (jobs and the monthly-reads schedule)",
+    "flag_smt_agreements": "SMT agreements and subscriptions (jobs, assets and their schedules)",
+    "flag_smt_backfill": "SMT historical backfills: the backfill sensor and the gap sweep schedule",
+}
+
+
+@dataclass(frozen=True, config=SETTINGS_CONFIG)
+class VendorSettings(CoreSettings):
+    # Feature flags (vendor-apis.md §2.4): a schedule or sensor whose flag is off starts STOPPED and its
+    # ticks request nothing; a job whose flag is off fails at once, naming the flag.
+    flag_smt: Flag = setting(True, FLAGS["flag_smt"])
+    flag_green_button: Flag = setting(True, FLAGS["flag_green_button"])
+    flag_smt_api: Flag = setting(False, FLAGS["flag_smt_api"])
+    flag_smt_agreements: Flag = setting(False, FLAGS["flag_smt_agreements"])
+    flag_smt_backfill: Flag = setting(False, FLAGS["flag_smt_backfill"])
+    # Smart Meter Texas REST API (vendors/smt; vendor-apis.md §2.1).
+    smt_api_base_url: BaseUrl = setting("https://services.smartmetertexas.net",
+                                         "SMT API base URL (UAT: `https://uatservices.smartmetertexas.net`)")
+    smt_username: str = setting("", "SMT API service ID the token is requested for (not a portal login)")
+    smt_password: str = setting("", "password of that service ID (secret; Dagster reads it as an `EnvVar`)",
+                                 secret=True)
+    smt_requestor_auth_id: str = setting("", "the CSP's DUNS number, sent as `requesterAuthenticationID`")
+    smt_service_id: str = setting("", "`requestorID` and the `username`/`serviceId` headers of agreement "
+                                       "and subscription calls", shown="the username")
+    smt_proxy_url: BaseUrl = setting("", "send every SMT call to this proxy base URL on a whitelisted host "
+                                          "instead", shown="empty (call SMT directly)")
+    smt_proxy_token: str = setting("", "the proxy's shared secret, sent as `x-proxy-token` (secret)",
+                                    secret=True)
+    smt_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
+        60.0, "seconds one SMT HTTP request may take before it is retried")
+    smt_email_key: str = setting("", "Fernet key that encrypts customers' e-mails in `smt_authorization` "
+                                     "(secret; `intelliwatt smt new-email-key` makes one)", secret=True)
+    smt_gap_lookback_days: Count = setting(3, "days before SMT's delivery lag the daily gap sweep checks")
+    smt_delivery_lag_days: Annotated[int, Field(ge=0, le=14)] = setting(
+        2, "days SMT usually takes to deliver: the gap sweep leaves these days alone (PENDING_SMT)")
+    smt_monthly_reads_months: Annotated[int, Field(ge=1, le=13)] = setting(
+        13, "months of monthly reads the 07:00 schedule pulls for every active agreement")
