@@ -1,6 +1,6 @@
 """Run every benchmark, one after the other, and write BENCHMARKS.md from scratch.
 
-    .venv/bin/python bench/run_all.py            # ~45 minutes on a 2-core machine (package_memory ~20)
+    .venv/bin/python bench/run_all.py            # ~60 minutes on a 2-core machine (package_memory ~20, service_points ~12)
     .venv/bin/python bench/run_all.py --only ingest,dagster_scale
 
 Needs what the README's setup gives (the venv, PostgreSQL on 127.0.0.1:5432 with trust auth) and
@@ -30,6 +30,7 @@ STEPS = {
     "api_load": ["bench/api_load.py", "--seconds", "60", "--connections", "8"],
     "upload_latency": ["bench/upload_latency.py"],
     "package_memory": ["bench/package_memory.py"],
+    "service_points": ["bench/service_points.py", "--instances", "embedded,deploy"],
 }
 NEEDS_WRK = {"api_latency", "api_load"}
 

@@ -206,7 +206,7 @@ def column_schemas(settings) -> dict[str, dg.TableSchema]:
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_the_dagster_column_schemas_are_the_declared_columns(column_schemas):
     assert set(column_schemas) == {"raw_file", "usage_interval", "daily_completeness", "billing_read",
-                                   "billing_reconciliation"}
+                                   "billing_reconciliation", "service_point"}
     assert {t: m for t, s in column_schemas.items() if (m := dagster_mismatches(s, fields.TABLES[t]))} == {}
 
 

@@ -58,6 +58,8 @@ REGISTRY: dict[str, list[str]] = {
         "test_api_pictures.py::test_heatmap_sums_real_readings_per_central_hour"],
     "curl GET /api/v1/admin/smt/agreements": ["test_api_smt.py::test_agreements_filter_by_esiid_and_status_newest_first"],
     "curl GET /api/v1/admin/flags": ["test_api_smt.py::test_flags_reflect_the_settings"],
+    "curl GET /api/v1/service-points/search": ["test_service_point_search.py::test_search_route"],
+    "curl GET /api/v1/tdsp/ONCOR/charges": ["test_tdsp_tariffs.py::test_charges_route"],
     **{f"intelliwatt smt {command}": [f"test_cli_smt.py::{test}" for test in tests] for command, tests in {
         "new-email-key": ["test_encrypt_email_round_trips_and_never_echoes"],
         "encrypt-email": ["test_encrypt_email_round_trips_and_never_echoes"],

@@ -69,9 +69,10 @@ def the_sample_is_ingested_by_one_run(dev: DagsterDev) -> None:
     done, runs = dev.wait_for(sample_done, 240, "the sample to be ingested")
     # Two sample homes: 7 days and 5 days, one run for the batch.
     # and the first home's daily meter reads, each reconciled with its intervals
-    # (the SMT lifecycle assets are unpartitioned and, with their flags off, never materialized)
+    # (the SMT lifecycle and reference-data assets are unpartitioned: no partition counts)
     assert done == {"usage_intervals": 12, "daily_completeness": 12, "raw_files": None, "billing_reads": 7,
-                    "billing_reconciliation": 7, "smt_agreements": None, "smt_subscriptions": None}
+                    "billing_reconciliation": 7, "smt_agreements": None, "smt_subscriptions": None,
+                    "ercot_extract_files": None, "service_points": None, "retail_offers": None, "tdsp_tariffs": None}
     assert [r["jobName"] for r in runs] == ["inbox_ingest_job"]
 
 

@@ -46,7 +46,9 @@ from intelliwatt_pipelines.api.routing import (
     render,
     valid_esiid,
 )
+from intelliwatt_pipelines.api.service_point_routes import router as service_point_router
 from intelliwatt_pipelines.api.smt_routes import router as smt_router
+from intelliwatt_pipelines.api.tariff_routes import router as tariff_router
 from intelliwatt_pipelines.api.timeparams import parse_day
 from intelliwatt_pipelines.api.upload_routes import upload_routes
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_docs(app)
     app.include_router(picture_router)  # pictures and the status page (for browsers)
     app.include_router(smt_router)  # SMT agreements, backfills, meters, API calls; the flags
+    app.include_router(service_point_router)  # address search over ERCOT's premises
+    app.include_router(tariff_router)  # TDU delivery charges as of a day
     return app
 
 

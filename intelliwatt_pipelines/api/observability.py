@@ -78,6 +78,8 @@ class RequestLog:
                 "status": sent["status"], "ms": round((time.perf_counter() - started) * 1000, 2),
                 "error": error or state.get("error_class"), "corrId": corr,
             }
+            # A route may add fields of its own (already safe to log, e.g. a hash): never override these.
+            record.update({k: v for k, v in (state.get("log_fields") or {}).items() if k not in record})
             esiid = (scope.get("path_params") or {}).get("esiid")
             if esiid:
                 record["esiid"] = mask(esiid)

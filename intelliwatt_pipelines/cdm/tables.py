@@ -179,3 +179,44 @@ interval_day_ledger = sa.Table(
              references={"repair_request_id": "smt_backfill_request.id"}),
     sa.Index("ix_interval_day_ledger_status", "status", "local_date"),
 )
+
+# ERCOT's TDSP ESIID extract files (§2.6): one row per document, listed, stored, then applied in order.
+ercot_extract_file = sa.Table(
+    "ercot_extract_file", metadata, *columns("ercot_extract_file", key=("doc_id",), references=TO_RAW_FILE),
+    sa.Index("ix_ercot_extract_file_tdsp", "tdsp", "publish_date"),
+)
+
+# Every premise ERCOT lists: one row per ESIID, from the latest file that listed it, searched by address.
+service_point = sa.Table(
+    "service_point", metadata, *columns("service_point", key=("esiid",), references=TO_RAW_FILE),
+    sa.Index("ix_service_point_zip5", "zip5"),
+    sa.Index("ix_service_point_tdsp", "tdsp_code"),
+    # Address search (cdm.service_point_search): by house number first, LIKE '206 %', then by trigrams.
+    sa.Index("ix_service_point_norm_line1_prefix", "norm_line1", postgresql_ops={"norm_line1": "text_pattern_ops"}),
+    sa.Index("ix_service_point_norm_line1_trgm", "norm_line1", postgresql_using="gin",
+             postgresql_ops={"norm_line1": "gin_trgm_ops"}),
+)
+
+# WattBuy's address -> ESIID answers (§2.5), by a salted hash of the address: a conflict keeps both.
+esiid_lookup = sa.Table(
+    "esiid_lookup", metadata, *columns("esiid_lookup", key=("address_hash", "esiid"), references=TO_RAW_FILE),
+    sa.Index("ix_esiid_lookup_esiid", "esiid"),
+)
+
+# Retail plans on offer, one row per (source, external id): a null term is an ordinary value here, so an
+# offer without one is never duplicated (the replaced system's unique key included the term).
+retail_offer = sa.Table(
+    "retail_offer", metadata, *columns("retail_offer", key=("source", "external_id"), references=TO_RAW_FILE),
+    sa.Index("ix_retail_offer_tdsp_zip", "tdsp_code", "zip5"),
+)
+
+# Delivery tariffs (§2.7), append-only versions per TDSP; a later version closes the open one.
+tdsp_tariff_version = sa.Table(
+    "tdsp_tariff_version", metadata, *columns("tdsp_tariff_version", key=("id",)),
+    sa.Index("ix_tdsp_tariff_version_asof", "tdsp_code", "effective_start"),
+)
+tdsp_tariff_component = sa.Table(
+    "tdsp_tariff_component", metadata,
+    *columns("tdsp_tariff_component", key=("version_id", "charge_name", "unit"),
+             references={"version_id": "tdsp_tariff_version.id"}),
+)

@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from intelliwatt_pipelines.config.core import SETTINGS_CONFIG, CoreSettings, setting
-from intelliwatt_pipelines.config.values import BaseUrl, Count, Flag
+from intelliwatt_pipelines.config.values import BaseUrl, Count, Flag, Home, UnderHome
 
 # flag field -> what it turns on (the flags endpoint and the README say these)
 FLAGS = {
@@ -20,6 +20,8 @@ FLAGS = {
     "flag_smt_api": "SMT REST API usage pulls and meter info (jobs and the monthly-reads schedule)",
     "flag_smt_agreements": "SMT agreements and subscriptions (jobs, assets and their schedules)",
     "flag_smt_backfill": "SMT historical backfills: the backfill sensor and the gap sweep schedule",
+    "flag_ercot": "ERCOT's TDSP ESIID extracts fetched from ERCOT MIS (the ERCOT folder is read regardless)",
+    "flag_wattbuy": "WattBuy: ESIID lookup by address and retail offers (jobs, asset and the nightly schedule)",
 }
 
 
@@ -32,6 +34,8 @@ class VendorSettings(CoreSettings):
     flag_smt_api: Flag = setting(False, FLAGS["flag_smt_api"])
     flag_smt_agreements: Flag = setting(False, FLAGS["flag_smt_agreements"])
     flag_smt_backfill: Flag = setting(False, FLAGS["flag_smt_backfill"])
+    flag_ercot: Flag = setting(False, FLAGS["flag_ercot"])
+    flag_wattbuy: Flag = setting(False, FLAGS["flag_wattbuy"])
     # Smart Meter Texas REST API (vendors/smt; vendor-apis.md §2.1).
     smt_api_base_url: BaseUrl = setting("https://services.smartmetertexas.net",
                                          "SMT API base URL (UAT: `https://uatservices.smartmetertexas.net`)")
@@ -54,3 +58,14 @@ class VendorSettings(CoreSettings):
         2, "days SMT usually takes to deliver: the gap sweep leaves these days alone (PENDING_SMT)")
     smt_monthly_reads_months: Annotated[int, Field(ge=1, le=13)] = setting(
         13, "months of monthly reads the 07:00 schedule pulls for every active agreement")
+    # ERCOT TDSP ESIID extracts (vendor-apis.md §2.6) and WattBuy (§2.5).
+    ercot_inbox_dir: Home = setting(UnderHome("$INTELLIWATT_HOME/ercot"),
+                                    "folder where ERCOT extract ZIPs may be dropped by hand or by a transfer")
+    ercot_mis_base_url: BaseUrl = setting("https://www.ercot.com", "ERCOT MIS (document list and downloads)")
+    ercot_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
+        120.0, "seconds one ERCOT request may take")
+    wattbuy_base_url: BaseUrl = setting("https://apis.wattbuy.com/v3", "WattBuy API base URL")
+    wattbuy_api_key: str = setting("", "WattBuy API key, sent as `x-api-key` (secret; Dagster reads it as an "
+                                       "`EnvVar`)", secret=True)
+    wattbuy_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
+        12.0, "seconds one WattBuy request may take")

@@ -14,6 +14,7 @@ from intelliwatt_pipelines.defs.checks import (
     daily_completeness_threshold,
     usage_intervals_schema,
 )
+from intelliwatt_pipelines.defs.ercot import build_ercot_defs
 from intelliwatt_pipelines.defs.from_raw import build_billing_asset, build_usage_asset
 from intelliwatt_pipelines.defs.keys import (
     BILLING_READS,
@@ -42,6 +43,8 @@ from intelliwatt_pipelines.defs.smt_lifecycle import (
     smt_subscriptions_asset,
 )
 from intelliwatt_pipelines.defs.smt_schedules import build_backfill_sensor, build_smt_schedules
+from intelliwatt_pipelines.defs.tariffs import build_tariff_defs
+from intelliwatt_pipelines.defs.wattbuy import build_wattbuy_defs
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
 __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JOB", "build_defs"]
@@ -107,19 +110,28 @@ def build_defs(settings: Settings) -> dg.Definitions:
         partitions_def=days,
         description="Rewrite billing reads ending on the selected days from the stored raw files, and "
                     "reconcile them with the intervals (ops.billing_from_raw.config.esiids to pick homes).")
+    reference = _reference_defs(settings)
     return dg.Definitions(
         assets=[build_raw_files_asset(days, freshness),
                 build_usage_asset(days, settings.backfill_days_per_run, freshness, api_links(settings)),
                 build_billing_asset(days, settings.backfill_days_per_run, freshness),
-                smt_agreements_asset, smt_subscriptions_asset],
-        asset_checks=ALL_CHECKS,
+                smt_agreements_asset, smt_subscriptions_asset, *reference["assets"]],
+        asset_checks=[*ALL_CHECKS, *reference["asset_checks"]],
         jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days), build_smt_energydata_job(),
-              *build_smt_lifecycle_jobs()],
-        schedules=build_smt_schedules(settings),
+              *build_smt_lifecycle_jobs(), *reference["jobs"]],
+        schedules=[*build_smt_schedules(settings), *reference["schedules"]],
         loggers={"console": console_logger},
-        sensors=[*_delivery_sensors(settings, ingest_job), build_backfill_sensor(settings)],
-        resources=_resources(settings),
+        sensors=[*_delivery_sensors(settings, ingest_job), build_backfill_sensor(settings), *reference["sensors"]],
+        resources={**_resources(settings), **reference["resources"]},
     )
+
+
+def _reference_defs(settings: Settings) -> dict:
+    """The reference-data definitions (WattBuy, ERCOT, tariffs), each module's lists joined."""
+    parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings)]
+    return {key: ({k: v for part in parts for k, v in part[key].items()} if key == "resources"
+                  else [item for part in parts for item in part[key]])
+            for key in ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")}
 
 
 def _resources(settings: Settings) -> dict:

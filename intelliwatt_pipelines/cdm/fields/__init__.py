@@ -22,6 +22,14 @@ from intelliwatt_pipelines.cdm.fields.intake import (
     UPLOAD,
     UPLOAD_ESIID,
 )
+from intelliwatt_pipelines.cdm.fields.reference import (
+    ERCOT_EXTRACT_FILE,
+    ESIID_LOOKUP,
+    RETAIL_OFFER,
+    SERVICE_POINT,
+    TDSP_TARIFF_COMPONENT,
+    TDSP_TARIFF_VERSION,
+)
 from intelliwatt_pipelines.cdm.fields.usage import (
     DAILY_COMPLETENESS,
     RAW_FILE,
@@ -57,6 +65,12 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "smt_backfill_request": SMT_BACKFILL_REQUEST,
     "smt_meter_info": SMT_METER_INFO,
     "interval_day_ledger": INTERVAL_DAY_LEDGER,
+    "ercot_extract_file": ERCOT_EXTRACT_FILE,
+    "service_point": SERVICE_POINT,
+    "esiid_lookup": ESIID_LOOKUP,
+    "retail_offer": RETAIL_OFFER,
+    "tdsp_tariff_version": TDSP_TARIFF_VERSION,
+    "tdsp_tariff_component": TDSP_TARIFF_COMPONENT,
 }
 
 

@@ -23,6 +23,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from intelliwatt_pipelines.pii import mask
+from intelliwatt_pipelines.vendors.http import HttpClientBase
 from intelliwatt_pipelines.vendors.smt.calls import SmtLifecycleCalls
 from intelliwatt_pipelines.vendors.smt.requests import (
     ENERGYDATA_PATH,
@@ -127,28 +128,17 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class SmtClient(SmtLifecycleCalls):
+class SmtClient(HttpClientBase, SmtLifecycleCalls):
     """SMT calls over an ``httpx.Client`` (injected in tests: ``httpx.Client(transport=MockTransport(...))``).
     ``clock`` and ``sleep`` are injectable so expiry and backoff are tested without waiting. The §2.2/§2.3
     calls (agreements, subscriptions, backfill, report status, meterInfo) come from ``SmtLifecycleCalls``."""
 
     def __init__(self, config: SmtApiConfig, http: httpx.Client | None = None, *, cache: TokenCache = TOKENS,
                  clock: Callable[[], dt.datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(http)
         self.config = config
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client()
         self._cache, self._clock, self._sleep = cache, clock, sleep
         self._key = (config.endpoint, config.username)
-
-    def __enter__(self) -> SmtClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
 
     def token(self) -> str:
         """The cached JWT, or a new one when there is none or it expires within 60 s."""
