@@ -60,7 +60,8 @@ def table(engine, t, *where):
 
 def backfill_run(defs, instance) -> dg.ExecuteInProcessResult:
     sensor = defs.resolve_sensor_def("smt_backfill_sensor")
-    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs))
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
+        data = sensor.evaluate_tick(context)
     (request,) = data.run_requests
     return defs.resolve_job_def("smt_backfill_job").execute_in_process(
         run_config=request.run_config, instance=instance, tags={**request.tags, "dagster/run_key": request.run_key})
@@ -90,8 +91,8 @@ def test_an_active_agreement_gets_one_backfill_that_a_delivered_csv_completes(se
     assert len([r for r in REQUESTS if r.url.path == "/v2/token/"]) <= 1  # the process's token, reused
 
     # The next tick has nothing to do: the request was made and polled; its next poll is 15 minutes away.
-    again = defs.resolve_sensor_def("smt_backfill_sensor").evaluate_tick(dg.build_sensor_context(
-        instance=instance, resources=defs.resources, definitions=defs))
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
+        again = defs.resolve_sensor_def("smt_backfill_sensor").evaluate_tick(context)
     assert not again.run_requests and "no agreement awaits" in again.skip_message
 
     days = date_range(request.requested_start, request.requested_end)

@@ -54,8 +54,8 @@ def test_the_monthly_pull_asks_for_every_active_agreement_up_to_two_days_ago(set
 
 def sensor_tick(defs, instance):
     sensor = defs.get_sensor_def("smt_backfill_sensor")
-    context = dg.build_sensor_context(instance=instance, resources={"warehouse": defs.resources["warehouse"]})
-    return sensor, sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": defs.resources["warehouse"]}) as context:
+        return sensor, sensor.evaluate_tick(context)
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)

@@ -280,7 +280,8 @@ def test_the_schedule_skips_when_off_or_no_zip_is_known(settings, instance, engi
     for flag, reason in ((False, "disabled by INTELLIWATT_FLAG_WATTBUY"), (True, "no ZIP known")):
         parts = build_wattbuy_defs(dataclasses.replace(settings, flag_wattbuy=flag))
         (schedule,) = parts["schedules"]
-        context = dg.build_schedule_context(instance=instance, resources={
-            "warehouse": WarehouseResource(url=settings.warehouse_url)})
-        data = schedule.evaluate_tick(context)
+        # as a context manager: the context's resources are torn down with it
+        with dg.build_schedule_context(instance=instance, resources={
+                "warehouse": WarehouseResource(url=settings.warehouse_url)}) as context:
+            data = schedule.evaluate_tick(context)
         assert reason in data.skip_message

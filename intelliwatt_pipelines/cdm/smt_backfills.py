@@ -78,7 +78,8 @@ def record_report_status(conn: sa.Connection, request_id: int, *, state: str, re
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` earlier, clamped to the month's last day (31 Mar − 1 month = 28/29 Feb)."""
+    """The same day ``months`` earlier (later when negative), clamped to the month's last day
+    (31 Mar − 1 month = 28/29 Feb)."""
     index = day.year * 12 + day.month - 1 - months
     year, month = divmod(index, 12)
     month += 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.smt_backfills import months_before
 from intelliwatt_pipelines.ingest.normalize import normalize_raw_file
 from intelliwatt_pipelines.ingest.smt_calls import record_answer, record_no_answer, set_call_error
 from intelliwatt_pipelines.pii import mask
@@ -45,21 +46,13 @@ class CallResult:
         return self.error is not None
 
 
-def months_later(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later (earlier when negative), or that month's last day when shorter."""
-    year, month = divmod(day.month - 1 + months, 12)
-    year, month = day.year + year, month + 1
-    last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
-    return dt.date(year, month, min(day.day, last))
-
-
 def windows(start: dt.date, end: dt.date, *, days: int | None = None, months: int | None = None) -> list[Window]:
     """``start`` to ``end`` cut into consecutive windows of at most ``days`` days or ``months`` months."""
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     out, first = [], start
     while first <= end:
-        after = first + dt.timedelta(days=days) if days else months_later(first, months or 1)
+        after = first + dt.timedelta(days=days) if days else months_before(first, -(months or 1))
         last = min(end, after - dt.timedelta(days=1))
         out.append(Window(first, last))
         first = last + dt.timedelta(days=1)
