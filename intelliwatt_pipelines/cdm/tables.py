@@ -220,3 +220,23 @@ tdsp_tariff_component = sa.Table(
     *columns("tdsp_tariff_component", key=("version_id", "charge_name", "unit"),
              references={"version_id": "tdsp_tariff_version.id"}),
 )
+
+# Plan analyzer (§2.8). Buckets are derived (rewritten only where a value changed); estimates are immutable,
+# one per (home, plan, inputs hash), and plan_estimate_current says which is a home's estimate now.
+usage_bucket = sa.Table("usage_bucket", metadata,
+                        *columns("usage_bucket", key=("esiid", "year_month", "bucket_key")))
+usage_bucket_home = sa.Table("usage_bucket_home", metadata, *columns("usage_bucket_home", key=("esiid",)))
+rate_plan = sa.Table(
+    "rate_plan", metadata, *columns("rate_plan", key=("id",), references=TO_RAW_FILE),
+    sa.UniqueConstraint("source", "external_id", name="uq_rate_plan_source_external_id"),
+    sa.Index("ix_rate_plan_tdsp", "tdsp_code"),
+)
+plan_estimate = sa.Table(
+    "plan_estimate", metadata, *columns("plan_estimate", key=("id",), references={"rate_plan_id": "rate_plan.id"}),
+    sa.UniqueConstraint("esiid", "rate_plan_id", "inputs_sha256", name="uq_plan_estimate_inputs"),
+)
+plan_estimate_current = sa.Table(
+    "plan_estimate_current", metadata,
+    *columns("plan_estimate_current", key=("esiid", "rate_plan_id"),
+             references={"rate_plan_id": "rate_plan.id", "estimate_id": "plan_estimate.id"}),
+)

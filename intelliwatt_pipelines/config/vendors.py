@@ -5,13 +5,13 @@ that already exists (SMT files, Green Button).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from intelliwatt_pipelines.config.core import SETTINGS_CONFIG, CoreSettings, setting
-from intelliwatt_pipelines.config.values import BaseUrl, Count, Flag, Home, UnderHome
+from intelliwatt_pipelines.config.values import BaseUrl, Count, Expects, Flag, Fraction, Home, UnderHome
 
 # flag field -> what it turns on (the flags endpoint and the README say these)
 FLAGS = {
@@ -22,7 +22,10 @@ FLAGS = {
     "flag_smt_backfill": "SMT historical backfills: the backfill sensor and the gap sweep schedule",
     "flag_ercot": "ERCOT's TDSP ESIID extracts fetched from ERCOT MIS (the ERCOT folder is read regardless)",
     "flag_wattbuy": "WattBuy: ESIID lookup by address and retail offers (jobs, asset and the nightly schedule)",
+    "flag_plan_analyzer": "Plan analyzer: the automation sensor that keeps monthly_usage_buckets, rate_plans and "
+                          "plan_estimates current (the assets, their job and the routes exist regardless)",
 }
+ESTIMATE_MODES = ("DEFAULT", "INDEXED_EFL_ANCHOR_APPROX")
 
 
 @dataclass(frozen=True, config=SETTINGS_CONFIG)
@@ -36,6 +39,7 @@ class VendorSettings(CoreSettings):
     flag_smt_backfill: Flag = setting(False, FLAGS["flag_smt_backfill"])
     flag_ercot: Flag = setting(False, FLAGS["flag_ercot"])
     flag_wattbuy: Flag = setting(False, FLAGS["flag_wattbuy"])
+    flag_plan_analyzer: Flag = setting(False, FLAGS["flag_plan_analyzer"])
     # Smart Meter Texas REST API (vendors/smt; vendor-apis.md §2.1).
     smt_api_base_url: BaseUrl = setting("https://services.smartmetertexas.net",
                                          "SMT API base URL (UAT: `https://uatservices.smartmetertexas.net`)")
@@ -69,3 +73,12 @@ class VendorSettings(CoreSettings):
                                        "`EnvVar`)", secret=True)
     wattbuy_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
         12.0, "seconds one WattBuy request may take")
+    # Plan analyzer (vendor-apis.md §2.8).
+    plans_dir: Home = setting(UnderHome("$INTELLIWATT_HOME/plans"),
+                              "folder of curated plan JSON (`*.json`) and EFL text (`*.txt`) files `rate_plans` reads, "
+                              "besides the curated plans packaged with the project")
+    plan_month_min_complete: Fraction = setting(
+        1.0, "share of a month's local days that must be `complete` for the month to be priced")
+    plan_estimate_mode: Annotated[Literal[ESTIMATE_MODES], Expects("DEFAULT or INDEXED_EFL_ANCHOR_APPROX")] = setting(
+        "DEFAULT", "`INDEXED_EFL_ANCHOR_APPROX` prices indexed and variable plans from their EFL averages "
+                   "(APPROXIMATE, LOW confidence); `DEFAULT` leaves them NOT_COMPUTABLE")

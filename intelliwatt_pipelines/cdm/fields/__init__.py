@@ -22,6 +22,13 @@ from intelliwatt_pipelines.cdm.fields.intake import (
     UPLOAD,
     UPLOAD_ESIID,
 )
+from intelliwatt_pipelines.cdm.fields.plans import (
+    PLAN_ESTIMATE,
+    PLAN_ESTIMATE_CURRENT,
+    RATE_PLAN,
+    USAGE_BUCKET,
+    USAGE_BUCKET_HOME,
+)
 from intelliwatt_pipelines.cdm.fields.reference import (
     ERCOT_EXTRACT_FILE,
     ESIID_LOOKUP,
@@ -71,6 +78,11 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "retail_offer": RETAIL_OFFER,
     "tdsp_tariff_version": TDSP_TARIFF_VERSION,
     "tdsp_tariff_component": TDSP_TARIFF_COMPONENT,
+    "usage_bucket": USAGE_BUCKET,
+    "usage_bucket_home": USAGE_BUCKET_HOME,
+    "rate_plan": RATE_PLAN,
+    "plan_estimate": PLAN_ESTIMATE,
+    "plan_estimate_current": PLAN_ESTIMATE_CURRENT,
 }
 
 

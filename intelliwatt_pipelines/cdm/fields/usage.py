@@ -15,6 +15,7 @@ from intelliwatt_pipelines.cdm.fields.base import (
     Field,
     values,
 )
+from intelliwatt_pipelines.cdm.fields.plans import EFL_TEXT_KIND, RATE_PLAN_JSON_KIND
 from intelliwatt_pipelines.cdm.fields.reference import WATTBUY_ANSWER_KIND, WATTBUY_ERROR_KIND
 from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ANSWER_KIND, SMT_API_ERROR_KIND, SMT_API_SOURCE
 
@@ -28,6 +29,7 @@ KINDS = {
     SMT_API_ANSWER_KIND: "an SMT API answer about agreements, subscriptions, backfill requests or meters",
     WATTBUY_ANSWER_KIND: "a WattBuy answer (2xx; an empty or non-JSON one kept inside a wrapper JSON)",
     WATTBUY_ERROR_KIND: "a WattBuy answer that is not 2xx (its status in `error`)",
+    RATE_PLAN_JSON_KIND: "a curated rate plan JSON", EFL_TEXT_KIND: "an Electricity Facts Label's text",
     kinds.PGP_PACKAGE: "PGP-encrypted delivery", kinds.ZIP_PACKAGE: "ZIP of CSVs", kinds.UNKNOWN: "not recognized",
 }
 RAW_STATUSES = {"received": "captured, not yet processed", "normalized": "its rows are stored; a package: unpacked",
@@ -45,7 +47,7 @@ RAW_FILE = (
     Field("filename", "text", "name the file arrived under; a package member's is `<package>!<member>`"),
     Field("source", "varchar(40)", "how it arrived: `inbox` (the inbox folder, also via `intelliwatt ingest`), "
           f"`sftp:<host>` (SMT's SFTP delivery), `upload` (the API), `{SMT_API_SOURCE}` (an answer of SMT's REST "
-          "API, whatever its status), `wattbuy` (a WattBuy answer) or `ercot` (an ERCOT extract); a file unpacked from a "
+          "API, whatever its status), `wattbuy` (a WattBuy answer), `ercot` (an ERCOT extract) or `plans` (a curated plan or EFL text); a file unpacked from a "
           "package has the package's"),
     Field("kind", "varchar(40)", "format detected from its first bytes and name", allowed=KINDS),
     Field("size_bytes", "bigint", "size of the raw bytes", unit="bytes", ge=0),
