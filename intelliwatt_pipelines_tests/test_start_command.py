@@ -72,7 +72,8 @@ def the_sample_is_ingested_by_one_run(dev: DagsterDev) -> None:
     # (the SMT lifecycle and reference-data assets are unpartitioned: no partition counts)
     assert done == {"usage_intervals": 12, "daily_completeness": 12, "raw_files": None, "billing_reads": 7,
                     "billing_reconciliation": 7, "smt_agreements": None, "smt_subscriptions": None,
-                    "ercot_extract_files": None, "service_points": None, "retail_offers": None, "tdsp_tariffs": None}
+                    "ercot_extract_files": None, "service_points": None, "retail_offers": None, "tdsp_tariffs": None,
+                    "rate_plans": None, "monthly_usage_buckets": None, "plan_estimates": None}
     assert [r["jobName"] for r in runs] == ["inbox_ingest_job"]
 
 

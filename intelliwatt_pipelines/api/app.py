@@ -23,6 +23,7 @@ from intelliwatt_pipelines.api.docs import add_docs
 from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
 from intelliwatt_pipelines.api.observability import RequestLog
 from intelliwatt_pipelines.api.picture_routes import router as picture_router
+from intelliwatt_pipelines.api.plan_routes import router as plan_router
 from intelliwatt_pipelines.api.render import series_json
 from intelliwatt_pipelines.api.routing import (
     CSV,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(smt_router)  # SMT agreements, backfills, meters, API calls; the flags
     app.include_router(service_point_router)  # address search over ERCOT's premises
     app.include_router(tariff_router)  # TDU delivery charges as of a day
+    app.include_router(plan_router)  # a home's plan estimates: list, detail, chart
     return app
 
 

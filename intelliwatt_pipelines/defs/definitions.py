@@ -25,6 +25,7 @@ from intelliwatt_pipelines.defs.keys import (
 )
 from intelliwatt_pipelines.defs.logs import console_logger
 from intelliwatt_pipelines.defs.partitions import day_partitions, partition_start
+from intelliwatt_pipelines.defs.plans import build_plan_defs
 from intelliwatt_pipelines.defs.raw_files import INBOX_SOURCE, SFTP_SOURCE, build_raw_files_asset
 from intelliwatt_pipelines.defs.rebuild import REBUILD_HOMES_JOB, build_rebuild_homes_job
 from intelliwatt_pipelines.defs.resources import (
@@ -127,8 +128,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
 
 def _reference_defs(settings: Settings) -> dict:
-    """The reference-data definitions (WattBuy, ERCOT, tariffs), each module's lists joined."""
-    parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings)]
+    """The reference-data definitions (WattBuy, ERCOT, tariffs) and the plan analyzer, each module's lists
+    joined."""
+    parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings),
+             build_plan_defs(settings)]
     return {key: ({k: v for part in parts for k, v in part[key].items()} if key == "resources"
                   else [item for part in parts for item in part[key]])
             for key in ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")}
