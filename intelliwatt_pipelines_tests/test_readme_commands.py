@@ -60,6 +60,13 @@ REGISTRY: dict[str, list[str]] = {
     "curl GET /api/v1/admin/flags": ["test_api_smt.py::test_flags_reflect_the_settings"],
     "curl GET /api/v1/service-points/search": ["test_service_point_search.py::test_search_route"],
     "curl GET /api/v1/tdsp/ONCOR/charges": ["test_tdsp_tariffs.py::test_charges_route"],
+    "curl GET /api/v1/esiids/{esiid}/plan-estimates": [
+        "test_api_plan_estimates.py::test_list_ranks_by_status_then_cost_then_plan",
+        "test_api_plan_estimates.py::test_limit_is_applied_and_bounded"],
+    "curl GET /api/v1/esiids/{esiid}/plan-estimates/{id}": [
+        "test_api_plan_estimates.py::test_detail_has_breakdown_and_plan_fields"],
+    "curl GET /api/v1/esiids/{esiid}/plan-estimates.svg": [
+        "test_api_plan_estimates.py::test_chart_draws_one_escaped_series_per_priced_plan"],
     **{f"intelliwatt smt {command}": [f"test_cli_smt.py::{test}" for test in tests] for command, tests in {
         "new-email-key": ["test_encrypt_email_round_trips_and_never_echoes"],
         "encrypt-email": ["test_encrypt_email_round_trips_and_never_echoes"],
