@@ -11,7 +11,7 @@ from intelliwatt_pipelines.pricing.indexed import anchor_rate, anchors
 from intelliwatt_pipelines.pricing.inputs_key import inputs_sha256
 from intelliwatt_pipelines.pricing.keys import TOTAL
 from intelliwatt_pipelines.pricing.model import RateStructure
-from intelliwatt_pipelines.pricing.requirements import plan_calc_status, required_bucket_keys
+from intelliwatt_pipelines.pricing.requirements import APPROXIMATE_ONLY, plan_calc_status, required_bucket_keys
 
 TIERS = [{"minKWh": 0, "maxKWh": 500, "centsPerKWh": 10}, {"minKWh": 500, "maxKWh": 1000, "centsPerKWh": 12},
          {"minKWh": 1000, "centsPerKWh": 15}]
@@ -182,6 +182,7 @@ def test_indexed_plans_with_anchors_are_approximate_in_anchor_mode():
                    estimate_mode="INDEXED_EFL_ANCHOR_APPROX")
     assert (result.status, result.confidence, result.annual_cost_dollars) == ("APPROXIMATE", "LOW", 3000.00)
     assert result.components_v2["rep"]["energy"] == 2400.00 and result.components_v2["tdsp"]["delivery"] == 600.00
+    assert plan_calc_status(INDEXED) == ("COMPUTABLE", APPROXIMATE_ONLY)  # priced only in that mode
     bare = price(rs(type="INDEXED"), {}, Tdsp(5.0, 0.0), annual_kwh=12_000, estimate_mode="INDEXED_EFL_ANCHOR_APPROX")
     assert bare.status == "NOT_COMPUTABLE" and "NON_DETERMINISTIC_PRICING_INDEXED" in bare.reason
 

@@ -55,7 +55,9 @@ class _Plans:
 
     def __init__(self, conn: sa.Connection, as_of: dt.date):
         self.rows = rate_plans.candidate_plans(conn)
-        self.structures = {p.id: RateStructure.from_json_dict(json.loads(p.rate_structure)) for p in self.rows}
+        # None for a plan of UNKNOWN type: it is listed (NOT_COMPUTABLE, with its reason) but never priced
+        self.structures = {p.id: RateStructure.from_json_dict(json.loads(p.rate_structure)) if p.rate_structure
+                           else None for p in self.rows}
         self.tdsps: dict[str, Tdsp | None] = {}
         for code in {p.tdsp_code for p in self.rows if p.tdsp_code}:
             charges = tariffs.charges_as_of(conn, code, as_of)

@@ -49,7 +49,7 @@ class Tdsp:
 
 @dataclass(frozen=True)
 class EngineInputs:
-    rate_structure: RateStructure
+    rate_structure: RateStructure | None  # None only for a plan that is not priced (its inputs are still hashed)
     usage_buckets_by_month: dict[str, dict[str, float]]
     tdsp: Tdsp | None = None
     months_count: int | None = None  # default: the months given, else 12

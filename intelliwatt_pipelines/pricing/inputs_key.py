@@ -30,6 +30,6 @@ def inputs_sha256(inputs: EngineInputs) -> str:
     payload = {"v": VERSION, "months_count": inputs.months, "annual_kwh": f"{inputs.total_kwh:.6f}",
                "tdsp": None if tdsp is None else {"per": tdsp.per_kwh_cents, "monthly": tdsp.monthly_cents,
                                                   "effective_date": tdsp.effective_date},
-               "rs_sha": inputs.rate_structure.sha256(), "usage_sha": usage_sha(inputs.usage_buckets_by_month),
+               "rs_sha": inputs.rate_structure.sha256() if inputs.rate_structure is not None else None, "usage_sha": usage_sha(inputs.usage_buckets_by_month),
                "estimate_mode": inputs.estimate_mode}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

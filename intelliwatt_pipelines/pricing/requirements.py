@@ -3,7 +3,8 @@
 ``plan_calc_status`` is decided once per plan, with no usage: a structure the engine rejects whatever the
 home (tiers with TOU, overlapping credits, periods that leave a gap in some month…) is stored
 NOT_COMPUTABLE with that reason, so it is never priced approximately by accident. An indexed plan with
-anchors is COMPUTABLE: whether it is priced (APPROXIMATE) is the run's estimate mode.
+anchors is COMPUTABLE with the reason APPROXIMATE_ONLY: whether it is priced (APPROXIMATE) is the run's
+estimate mode.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from intelliwatt_pipelines.pricing.model import RateStructure
 from intelliwatt_pipelines.pricing.reasons import Unpriceable
 
 __all__ = ["fixed_rate", "plan_calc_status", "required_bucket_keys"]
+APPROXIMATE_ONLY = ("APPROXIMATE_ONLY: a market-indexed price, estimated from its EFL anchors only in "
+                    "INDEXED_EFL_ANCHOR_APPROX mode")
 
 
 def required_bucket_keys(rs: RateStructure) -> tuple[str, ...]:
@@ -39,4 +42,6 @@ def plan_calc_status(rs: RateStructure | None) -> tuple[str, str | None]:
                 plan.energy.applying(month)
     except Unpriceable as exc:
         return "NOT_COMPUTABLE", exc.reason
+    if rs.type in indexed.INDEXED_TYPES:
+        return "COMPUTABLE", APPROXIMATE_ONLY
     return "COMPUTABLE", None

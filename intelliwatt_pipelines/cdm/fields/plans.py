@@ -64,9 +64,10 @@ RATE_PLAN = (
     TDSP_CODE.but(nullable=True, description="the utility whose customers it is offered to"),
     Field("rate_type", "varchar(16)", "engine rate type", allowed=values("FIXED", "VARIABLE", "INDEXED",
                                                                            "TIME_OF_USE", "UNKNOWN")),
-    Field("rate_structure", "text", "the engine's rate structure, JSON (see Plan analyzer)"),
+    Field("rate_structure", "text", "the engine's rate structure, JSON (see Plan costs); null exactly when "
+          "`rate_type` is UNKNOWN (the source does not say how the plan is priced)", nullable=True),
     Field("rate_structure_sha256", "varchar(64)", "SHA-256 of the canonical JSON of `rate_structure` (part of "
-          "every estimate's inputs hash)"),
+          "every estimate's inputs hash); null with it", nullable=True),
     Field("avg_500", "float", "the EFL's average price at 500 kWh/month", nullable=True, unit="¢/kWh", ge=0),
     Field("avg_1000", "float", "…at 1,000 kWh/month", nullable=True, unit="¢/kWh", ge=0),
     Field("avg_2000", "float", "…at 2,000 kWh/month", nullable=True, unit="¢/kWh", ge=0),

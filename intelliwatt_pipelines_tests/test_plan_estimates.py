@@ -1,0 +1,105 @@
+"""``ingest.plan_estimates`` on SQLite and PostgreSQL, from buckets written here: one immutable row per
+(home, plan, inputs hash), unchanged inputs write nothing, inputs seen before point back at their row, a
+bucket change recomputes only that home, and every fail-closed case comes out NOT_COMPUTABLE with its reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from intelliwatt_pipelines.cdm import tariffs
+from intelliwatt_pipelines.cdm.tables import plan_estimate, plan_estimate_current, usage_bucket
+from intelliwatt_pipelines.defs.tariffs import feed_versions
+from intelliwatt_pipelines.ingest.plan_estimates import Analysis, estimate_homes, inputs_fingerprint
+from intelliwatt_pipelines.ingest.rate_plans import load_plans
+
+T0 = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
+RUN = Analysis(as_of=dt.date(2026, 1, 15), now=T0)
+HOME, SHORT = "10443720000000001", "10443720000000002"
+FLAT = {"key": "test:oncor:flat", "supplierName": "Test Energy", "planName": "Flat", "tdspSlug": "oncor",
+        "rateType": "fixed", "centsPerKwhJson": [{"minKwh": 0, "maxKwh": None, "centsPerKwh": 10}]}
+TNMP = {**FLAT, "key": "test:tnmp:flat", "tdspSlug": "tnmp"}
+
+
+def add_months(conn, esiid: str, months: int, kwh: float = 1000.0, complete: bool = True) -> None:
+    for i in range(months):
+        ym = f"2025-{i + 1:02d}"
+        conn.execute(sa.insert(usage_bucket).values(
+            esiid=esiid, year_month=ym, bucket_key="kwh.m.all.total", kwh=kwh + i, intervals=2976,
+            complete_days=31 if complete else 30, expected_days=31, computed_at=T0))
+
+
+@pytest.fixture
+def warehouse(engine, store, tmp_path):
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    for plan in (FLAT, TNMP):
+        (folder / f"{plan['key'].split(':')[-2]}.json").write_text(json.dumps(plan))
+    with engine.begin() as conn:
+        for version in feed_versions()[0]:
+            if version.tdsp_code != "TNMP":  # one utility without a tariff: its plans must fail closed
+                tariffs.add_version(conn, version, T0)
+        add_months(conn, HOME, 12)
+        add_months(conn, SHORT, 11)
+    load_plans(engine, store, folder, now=T0, as_of=RUN.as_of)
+    return engine
+
+
+def estimates(engine, esiid: str) -> dict[str, dict]:
+    from intelliwatt_pipelines.cdm.tables import rate_plan
+    query = sa.select(rate_plan.c.external_id, plan_estimate).select_from(
+        plan_estimate_current.join(plan_estimate, plan_estimate.c.id == plan_estimate_current.c.estimate_id)
+        .join(rate_plan, rate_plan.c.id == plan_estimate_current.c.rate_plan_id)).where(
+        plan_estimate_current.c.esiid == esiid)
+    with engine.connect() as conn:
+        return {r.external_id: r._asdict() for r in conn.execute(query)}
+
+
+def rows(engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(plan_estimate))
+
+
+def test_estimates_are_priced_once_and_fail_closed(warehouse):
+    run = estimate_homes(warehouse, [HOME, SHORT], RUN)
+    assert run.homes == 2 and run.computed == rows(warehouse) and run.unchanged == run.reused == 0
+    home = estimates(warehouse, HOME)
+    flat = home["test:oncor:flat"]
+    total_kwh = sum(1000 + i for i in range(12))
+    assert flat["status"] == "OK" and flat["annual_cost_dollars"] == pytest.approx(
+        sum(round((1000 + i) * 15.5833 + 423) for i in range(12)) / 100)
+    assert flat["annual_kwh"] == total_kwh and json.loads(flat["tdsp_applied"])["per_kwh_cents"] == 5.5833
+    assert home["test:tnmp:flat"]["reason"].startswith("MISSING_TDSP_TARIFF")
+    assert home["gexa:oncor:eco-saver-12"]["reason"].startswith("UNSUPPORTED_COMBINED_STRUCTURES")
+    assert all(e["status"] == "NOT_COMPUTABLE" for k, e in home.items() if k != "test:oncor:flat"
+               and k != "frontier:centerpoint:simple-24")
+    short = estimates(warehouse, SHORT)["test:oncor:flat"]
+    assert short["status"] == "NOT_COMPUTABLE" and "need 12 months" in short["reason"]
+
+
+def test_unchanged_inputs_write_nothing_and_seen_inputs_are_reused(warehouse):
+    estimate_homes(warehouse, [HOME, SHORT], RUN)
+    before = rows(warehouse)
+    again = estimate_homes(warehouse, [HOME, SHORT], RUN)
+    assert (again.computed, again.reused, rows(warehouse)) == (0, 0, before) and again.unchanged > 0
+    with warehouse.begin() as conn:
+        conn.execute(sa.update(usage_bucket).where(usage_bucket.c.esiid == HOME, usage_bucket.c.year_month == "2025-06")
+                     .values(kwh=1234.5))
+    changed = estimate_homes(warehouse, [HOME, SHORT], RUN)
+    per_home = len(estimates(warehouse, HOME))
+    assert changed.computed == per_home and rows(warehouse) == before + per_home  # only HOME, a new row each
+    with warehouse.begin() as conn:
+        conn.execute(sa.update(usage_bucket).where(usage_bucket.c.esiid == HOME, usage_bucket.c.year_month == "2025-06")
+                     .values(kwh=1005.0))
+    back = estimate_homes(warehouse, [HOME], RUN)
+    assert (back.computed, back.reused) == (0, per_home) and rows(warehouse) == before + per_home
+
+
+def test_the_fingerprint_moves_with_the_tariff_day_and_the_mode(warehouse):
+    base = inputs_fingerprint(warehouse, RUN)
+    assert inputs_fingerprint(warehouse, RUN) == base
+    assert inputs_fingerprint(warehouse, Analysis(as_of=dt.date(2026, 3, 2), now=T0)) != base  # Mar 1 tariff
+    assert inputs_fingerprint(warehouse, Analysis(as_of=RUN.as_of, mode="INDEXED_EFL_ANCHOR_APPROX")) != base
