@@ -316,3 +316,22 @@ def test_a_re_delivery_that_differs_in_one_interval_writes_exactly_that_one(engi
     # The older revision delivered again changes nothing, though its rows differ from the stored ones.
     older = ingest_bytes(engine, store, tmp_path, smt_rows("1/1/2025", "1/2/2025 7:00", day) + b"\n\n", "d5.csv")
     assert older.rows_written == 0 and interval(engine, "2025-01-01 06:45").kwh == 0.9
+
+
+def test_a_rebuild_makes_the_homes_monthly_buckets_stale(engine, store, tmp_path):
+    """A rebuild rewrites intervals without normalizing a file again: the buckets must follow anyway."""
+    from intelliwatt_pipelines.cdm.usage_buckets import homes_to_compute, keys_sha256
+    from intelliwatt_pipelines.ingest.usage_buckets import compute_buckets
+    from intelliwatt_pipelines.pricing.keys import CORE_MONTHLY_BUCKETS
+
+    ingest_sample(engine, store, tmp_path, "IntervalMeterUsage_sample_fallback_unpadded.csv")
+    compute_buckets(engine, CORE_MONTHLY_BUCKETS)
+    sha = keys_sha256(CORE_MONTHLY_BUCKETS)
+    with engine.connect() as conn:
+        assert homes_to_compute(conn, sha) == []
+    rebuild_esiid_days(engine, store, "10443720009990001", dt.date(2025, 11, 2), dt.date(2025, 11, 2))
+    with engine.connect() as conn:
+        assert homes_to_compute(conn, sha) == ["10443720009990001"]
+    compute_buckets(engine, CORE_MONTHLY_BUCKETS)
+    with engine.connect() as conn:
+        assert homes_to_compute(conn, sha) == []

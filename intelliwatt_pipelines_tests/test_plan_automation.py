@@ -40,4 +40,5 @@ def test_buckets_follow_intervals_and_estimates_follow_buckets_and_tariffs(setti
     assert handled == set()
     assert defs.resolve_job_def(TDSP_TARIFFS_JOB).execute_in_process(instance=instance).success
     after_tariffs, cursor = requested(defs, instance, cursor, 3)
-    assert after_tariffs == {"plan_estimates"}
+    # plans are classified with the tariffs, and the buckets follow the plans' keys: one run of all three
+    assert after_tariffs == {"rate_plans", "monthly_usage_buckets", "plan_estimates"}

@@ -29,8 +29,10 @@ from intelliwatt_pipelines.pricing.engine import Tdsp
 from intelliwatt_pipelines.pricing.intervals import price_intervals
 from intelliwatt_pipelines.pricing.localtime import local_readings
 from intelliwatt_pipelines.pricing.model import RateStructure
+from intelliwatt_pipelines.rawstore import LocalRawStore
 from intelliwatt_pipelines_tests.test_api import API_KEY, CONSUMER
 from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
+from intelliwatt_pipelines_tests.test_plan_estimates import premises
 
 ESIID = "10443720000000001"
 CHICAGO = "America/Chicago"
@@ -57,6 +59,8 @@ def analyzer(settings, instance, tmp_path):
         samples.smt_interval_csv(ESIID, days, seed=21))
     defs = build_defs(settings)
     assert run_ingest(defs, instance, sensor_tick(defs, instance).run_requests[0]).success
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    premises(engine, LocalRawStore(settings.raw_store_url), tmp_path / "ercot", [ESIID])  # an Oncor home
     assert defs.resolve_job_def(TDSP_TARIFFS_JOB).execute_in_process(instance=instance).success
     return defs
 

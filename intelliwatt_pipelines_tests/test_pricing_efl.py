@@ -19,7 +19,8 @@ PACKAGED = Path(__file__).resolve().parents[1] / "intelliwatt_pipelines" / "data
 
 # Labelled fixtures rebuilt from the numbers of the replaced system's inline EFL tests (§2.8 c table).
 CLEANSKY = """Electricity Facts Label
-CleanSky Energy  Embrace Green 12   Oncor Electric Delivery service area
+CleanSky Energy  Embrace Green 12
+Service area: Oncor Electric Delivery
 Average Monthly Use:        500 kWh      1,000 kWh      2,000 kWh
 Average Price per kWh:       14.4¢         14.0¢         13.8¢
 Energy Charge: 7.999¢ per kWh
@@ -29,7 +30,8 @@ Type of Product: Fixed Rate
 Contract Term: 12 Months
 """
 CONSTELLATION = """Electricity Facts Label
-Constellation NewEnergy  Home Fixed 12   Texas-New Mexico Power (TNMP) service area
+Constellation NewEnergy  Home Fixed 12
+Service area: Texas-New Mexico Power (TNMP)
 Average Monthly Use:        500 kWh      1,000 kWh      2,000 kWh
 Average Price per kWh:       18.5¢         17.7¢         17.3¢
 Energy Charge: 10.44¢ per kWh
@@ -57,6 +59,7 @@ def test_cleansky_tdsp_is_extracted_and_the_averages_pass():
     parsed = parse_efl(CLEANSKY)
     assert (parsed.tdsp.monthly_cents, parsed.tdsp.per_kwh_cents) == (423, 5.5833)
     assert parsed.tdsp_code == "ONCOR" and parsed.term_months == 12
+    assert (parsed.supplier, parsed.plan_name) == ("CleanSky Energy", "Embrace Green 12")
     result = validate_efl(parsed.rate_structure, Tdsp(parsed.tdsp.per_kwh_cents, parsed.tdsp.monthly_cents),
                           parsed.avg_table)
     assert result.status == "PASS"
@@ -122,3 +125,22 @@ def test_bad_plans_raise_clear_errors():
         parse_curated_plan(b"{not json")
     with pytest.raises(PlanParseError, match="no plan name"):
         plan_from_efl("nothing here")
+
+
+def test_an_efl_stating_its_tdu_charges_is_never_rescued_by_the_solver():
+    """A parse that missed a $9.95 fee: its averages do not follow with the EFL's own TDU charges, and
+    solving TDU charges from the table (which would absorb the fee) is not tried."""
+    parsed = parse_efl(CLEANSKY)
+    with_fee = {500: 16.42, 1000: 15.00, 2000: 14.29}
+    stated = Tdsp(parsed.tdsp.per_kwh_cents, parsed.tdsp.monthly_cents)
+    result = validate_with_fallback(parsed.rate_structure, with_fee, efl_tdsp=stated,
+                                    table_tdsp=Tdsp(5.5833, 423.0, "2025-09-01", "ONCOR"))
+    assert (result.status, result.tdsp_applied_mode, result.solved) == ("FAIL", "EFL", None)
+
+
+def test_components_no_rule_reads_are_flagged():
+    text = CLEANSKY + "A $30 bill credit applies when usage exceeds 1,000 kWh.\nMinimum Usage Fee: $9.95\n"
+    warnings = parse_efl(text).warnings
+    assert "UNPARSED_COMPONENT: bill credit" in warnings and "UNPARSED_COMPONENT: minimum usage fee" in warnings
+    assert not [w for w in parse_efl((DATA / "champion-free-weekends-24.txt").read_text()).warnings
+                if w.startswith("UNPARSED")]

@@ -267,3 +267,23 @@ def test_the_inputs_hash_covers_every_input():
                EngineInputs(base.rate_structure, months(1000), base.tdsp, months_count=1,
                             estimate_mode="INDEXED_EFL_ANCHOR_APPROX")]
     assert len({inputs_sha256(c) for c in changes} | {inputs_sha256(base)}) == 6
+
+
+@pytest.mark.parametrize("period", [
+    {"startHHMM": "0075", "endHHMM": "1200"}, {"startHour": 24, "endHour": 6}, {"startHHMM": "2400", "endHHMM": "0600"},
+    {"startHour": 0, "endHour": 12, "daysOfWeek": [7]}, {"startHour": 0, "endHour": 12, "daysOfWeek": []},
+    {"startHour": 0, "endHour": 12, "months": [13]}, {"startHour": 0},
+])
+def test_tou_periods_that_are_not_times_of_day_are_refused(period):
+    with pytest.raises(ValueError):
+        rs(type="TIME_OF_USE", timeOfUsePeriods=[{"rateCentsPerKwh": 10, **period}])
+
+
+def test_minimum_fees_count_whatever_has_bill_credit_says_and_credits_under_false_are_refused():
+    fee_only = rs(energyRateCents=10, billCredits={"hasBillCredit": False, "rules": [
+        {"label": "Minimum Usage Fee", "creditAmountCents": -995, "minUsageKWh": 1000}]})
+    assert price(fee_only, months(500), months_count=1).monthly[0]["minimum_usage_fee"] == 9.95
+    contradiction = rs(energyRateCents=10, billCredits={"hasBillCredit": False, "rules": [
+        {"creditAmountCents": 5000, "minUsageKWh": 1000}]})
+    result = price(contradiction, months(1500), months_count=1)
+    assert result.status == "NOT_COMPUTABLE" and "UNSUPPORTED_CREDIT_COMBINATION" in result.reason

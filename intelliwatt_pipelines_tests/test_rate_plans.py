@@ -85,3 +85,19 @@ def test_wattbuy_offers_become_plans_never_priced_exactly_from_averages(engine, 
     assert verdicts == [("FIXED", "NOT_COMPUTABLE", "MISSING_ENERGY_RATE"), ("UNKNOWN", "UNKNOWN", "no rate structure"),
                         ("UNKNOWN", "UNKNOWN", "no rate structure"), ("VARIABLE", "COMPUTABLE", "APPROXIMATE_ONLY")]
     assert all(p.rate_structure is None for p in offers if p.rate_type == "UNKNOWN")
+
+
+def test_efls_with_unread_components_or_no_utility_are_not_computable(engine, store, tmp_path):
+    from intelliwatt_pipelines_tests.test_pricing_efl import CLEANSKY
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    (folder / "credit.txt").write_text(CLEANSKY.replace("Embrace Green 12", "Credit 12")
+                                       + "A $30 bill credit applies when usage exceeds 1,000 kWh.\n")
+    (folder / "nowhere.txt").write_text(CLEANSKY.replace("Service area: Oncor Electric Delivery", "")
+                                        .replace("Oncor Charges", "TDU Charges").replace("Embrace Green 12", "Far 12"))
+    (folder / "cleansky.txt").write_text(CLEANSKY)
+    load_plans(engine, store, folder, now=T0, as_of=AS_OF)
+    efl = {p.plan_name: p for p in plans_by_key(engine).values() if p.source == "efl"}
+    assert efl["Credit 12"].plan_calc_reason == "UNPARSED_EFL_COMPONENT: bill credit"
+    assert efl["Far 12"].plan_calc_reason.startswith("MISSING_TDSP_CODE")
+    assert (efl["Embrace Green 12"].plan_calc_status, efl["Embrace Green 12"].plan_calc_reason) == ("COMPUTABLE", None)

@@ -6,6 +6,7 @@ row is a home's estimate for a plan now), vendor-apis.md §2.8 e. Rows are never
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import sqlalchemy as sa
@@ -24,44 +25,51 @@ E, CUR = plan_estimate.c, plan_estimate_current.c
 JSON_FIELDS = ("usage_months", "components_v2", "tdsp_applied", "monthly_breakdown", "drivers", "notes")
 
 
-def current_hashes(conn: sa.Connection, esiid: str) -> dict[int, str]:
-    """plan id -> inputs hash of the home's current estimate for it."""
-    rows = conn.execute(sa.select(CUR.rate_plan_id, E.inputs_sha256)
-                        .join(plan_estimate, E.id == CUR.estimate_id).where(CUR.esiid == esiid))
-    return {r.rate_plan_id: r.inputs_sha256 for r in rows}
+def lock_home(conn: sa.Connection, esiid: str) -> None:
+    """Hold the home's estimates for this transaction (PostgreSQL advisory lock; SQLite has one writer):
+    two runs estimating the same home take turns, and the later one reads what the earlier wrote, so a
+    pointer never moves back to estimates of older buckets. Callers lock homes in sorted order."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"plan_estimate:{esiid}".encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def estimate_id(conn: sa.Connection, esiid: str, plan_id: int, inputs_sha256: str) -> int | None:
-    """The stored estimate for exactly these inputs, if any."""
-    return conn.execute(sa.select(E.id).where(E.esiid == esiid, E.rate_plan_id == plan_id,
-                                              E.inputs_sha256 == inputs_sha256)).scalar()
+def home_estimates(conn: sa.Connection, esiid: str) -> dict[tuple[int, str], int]:
+    """(plan id, inputs hash) -> estimate id of every estimate stored for the home."""
+    rows = conn.execute(sa.select(E.rate_plan_id, E.inputs_sha256, E.id).where(E.esiid == esiid))
+    return {(r.rate_plan_id, r.inputs_sha256): r.id for r in rows}
 
 
-def insert_estimate(conn: sa.Connection, row: dict) -> int:
-    """A new estimate (JSON fields as Python values); its id. A concurrent run that stored the same inputs
-    first wins: identical inputs mean an identical row, so nothing is lost by taking theirs."""
-    values = {k: (json.dumps(v, sort_keys=True) if k in JSON_FIELDS and v is not None else v)
-              for k, v in row.items()}
-    new_id = conn.execute(dialect_insert(conn, plan_estimate).values(**values).on_conflict_do_nothing(
-        index_elements=["esiid", "rate_plan_id", "inputs_sha256"]).returning(E.id)).scalar()
-    return new_id or estimate_id(conn, row["esiid"], row["rate_plan_id"], row["inputs_sha256"])
+def current_estimates(conn: sa.Connection, esiid: str) -> dict[int, int]:
+    """plan id -> the home's current estimate id for it."""
+    rows = conn.execute(sa.select(CUR.rate_plan_id, CUR.estimate_id).where(CUR.esiid == esiid))
+    return {r.rate_plan_id: r.estimate_id for r in rows}
 
 
-def point_current(conn: sa.Connection, esiid: str, plan_id: int, new_estimate_id: int, now: dt.datetime) -> bool:
-    """Make it the home's current estimate for the plan; False when it already was (nothing written)."""
-    key = (CUR.esiid == esiid, CUR.rate_plan_id == plan_id)
-    current = conn.execute(sa.select(CUR.estimate_id).where(*key)).scalar()
-    if current == new_estimate_id:
-        return False
-    if current is None:
-        conn.execute(dialect_insert(conn, plan_estimate_current).values(
-            esiid=esiid, rate_plan_id=plan_id, estimate_id=new_estimate_id, selected_at=now)
-            .on_conflict_do_update(index_elements=["esiid", "rate_plan_id"],
-                                   set_={"estimate_id": new_estimate_id, "selected_at": now}))
-    else:
-        conn.execute(sa.update(plan_estimate_current).where(*key).values(estimate_id=new_estimate_id,
-                                                                       selected_at=now))
-    return True
+def insert_estimates(conn: sa.Connection, rows: list[dict]) -> dict[tuple[int, str], int]:
+    """New estimates (JSON fields as Python values), in one statement; (plan id, hash) -> id. A concurrent
+    run that stored the same inputs first wins: identical inputs mean an identical row, so nothing is
+    lost by taking theirs (``DO NOTHING`` is right here, and only here)."""
+    if not rows:
+        return {}
+    values = [{k: (json.dumps(v, sort_keys=True) if k in JSON_FIELDS and v is not None else v)
+               for k, v in row.items()} for row in rows]
+    conn.execute(dialect_insert(conn, plan_estimate).on_conflict_do_nothing(
+        index_elements=["esiid", "rate_plan_id", "inputs_sha256"]), values)
+    wanted = {(r["rate_plan_id"], r["inputs_sha256"]) for r in rows}
+    return {k: v for k, v in home_estimates(conn, rows[0]["esiid"]).items() if k in wanted}
+
+
+def set_current(conn: sa.Connection, esiid: str, pointers: dict[int, int], now: dt.datetime) -> None:
+    """Point the home's plans at these estimates (only the pointers that move are passed)."""
+    if not pointers:
+        return
+    insert = dialect_insert(conn, plan_estimate_current)
+    conn.execute(insert.on_conflict_do_update(
+        index_elements=["esiid", "rate_plan_id"],
+        set_={"estimate_id": insert.excluded.estimate_id, "selected_at": insert.excluded.selected_at}),
+        [{"esiid": esiid, "rate_plan_id": plan_id, "estimate_id": estimate, "selected_at": now}
+         for plan_id, estimate in sorted(pointers.items())])
 
 
 def drop_stale(conn: sa.Connection, esiid: str, keep_plan_ids: set[int]) -> int:
@@ -87,10 +95,11 @@ def home_tdsp(conn: sa.Connection, esiid: str) -> str | None:
 
 
 def homes_with_buckets(conn: sa.Connection, since: dt.datetime | None = None) -> list[str]:
-    """Homes whose buckets were (re)computed after ``since`` (every home with buckets when None), sorted."""
+    """Homes whose buckets were (re)computed at or after ``since`` (every home with buckets when None), sorted.
+    At, not only after: a bucket run's later chunk may commit with the same time as one already seen."""
     query = sa.select(usage_bucket_home.c.esiid).order_by(usage_bucket_home.c.esiid)
     if since is not None:
-        query = query.where(usage_bucket_home.c.computed_at > since)
+        query = query.where(usage_bucket_home.c.computed_at >= since)
     return list(conn.execute(query).scalars())
 
 
@@ -104,3 +113,11 @@ def homes_with_intervals(conn: sa.Connection) -> list[str]:
     cov = raw_file_coverage.c
     return list(conn.execute(sa.select(cov.esiid).distinct().where(cov.channel == "consumption")
                              .order_by(cov.esiid)).scalars())
+
+
+def utilities_version(conn: sa.Connection) -> str:
+    """What the homes' utilities were read from (premises and lookups), as one string: when it moves, the
+    estimates of every home are checked again (a home whose utility became known gets its plans)."""
+    sp = conn.execute(sa.select(sa.func.count(), sa.func.max(service_point.c.updated_at))).one()
+    lk = conn.execute(sa.select(sa.func.count(), sa.func.max(esiid_lookup.c.last_seen))).one()
+    return f"sp:{sp[0]}@{sp[1]}|lookup:{lk[0]}@{lk[1]}"

@@ -76,6 +76,9 @@ def required_keys(conn: sa.Connection) -> list[str]:
 
 
 def plans_fingerprint(conn: sa.Connection) -> str:
-    """What the listed plans are, as one string (ids and price hashes): the estimates asset's data version."""
-    rows = conn.execute(sa.select(P.id, P.rate_structure_sha256).where(P.valid_to.is_(None)).order_by(P.id)).all()
-    return ";".join(f"{r.id}:{r.rate_structure_sha256}" for r in rows)
+    """What the listed plans are, as one string (ids, utilities, price hashes and classifications): part of
+    the estimates' run-wide fingerprint."""
+    rows = conn.execute(sa.select(P.id, P.tdsp_code, P.rate_structure_sha256, P.plan_calc_status, P.plan_calc_reason)
+                        .where(P.valid_to.is_(None)).order_by(P.id)).all()
+    return ";".join(f"{r.id}:{r.tdsp_code}:{r.rate_structure_sha256}:{r.plan_calc_status}:{r.plan_calc_reason}"
+                    for r in rows)

@@ -167,6 +167,13 @@ def write_home(conn: sa.Connection, row: dict, *, changed: bool) -> None:
     conn.execute(insert.on_conflict_do_update(index_elements=["esiid"], set_=values if changed else keep))
 
 
+def invalidate_homes(conn: sa.Connection, esiids) -> int:
+    """Mark these homes' buckets stale (a rebuild rewrote their intervals without normalizing a file
+    again): ``homes_to_compute`` then picks them up. How many homes had buckets."""
+    return conn.execute(sa.update(usage_bucket_home).where(H.esiid.in_(sorted(set(esiids))))
+                        .values(through_normalized_at=None)).rowcount
+
+
 def homes_to_compute(conn: sa.Connection, keys_sha: str) -> list[str]:
     """Homes with consumption readings whose buckets are missing, were computed for another key set, or
     predate the latest normalization of one of their interval files; sorted."""

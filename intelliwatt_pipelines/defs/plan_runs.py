@@ -11,6 +11,7 @@ from intelliwatt_pipelines.bounds import CENTRAL_TZ
 from intelliwatt_pipelines.cdm import plan_estimates, rate_plans
 from intelliwatt_pipelines.ingest.plan_estimates import Analysis, EstimateRun, estimate_homes, inputs_fingerprint
 from intelliwatt_pipelines.ingest.usage_buckets import compute_buckets
+from intelliwatt_pipelines.pii import unlike_esiid
 from intelliwatt_pipelines.pricing.keys import CORE_MONTHLY_BUCKETS
 
 
@@ -21,6 +22,7 @@ def bucket_keys(engine: sa.Engine) -> list[str]:
 
 
 def run_buckets(engine: sa.Engine, esiids: list[str], all_homes: bool, min_complete: float):
+    esiids = checked_esiids(esiids)
     if all_homes:
         with engine.connect() as conn:
             esiids = plan_estimates.homes_with_intervals(conn)
@@ -43,17 +45,29 @@ def _last_metadata(context: dg.AssetExecutionContext) -> dict:
     return {k: v.value for k, v in (materialization.metadata if materialization else {}).items()}
 
 
+def checked_esiids(esiids: list[str]) -> list[str]:
+    """Configured homes, refused (masked) unless every one is an ESIID: a typo would get estimates."""
+    bad = [named for e in esiids if (named := unlike_esiid(e))]
+    if bad:
+        raise dg.Failure(description=f"{len(bad)} configured ESIID(s) are not 17 or 22 ASCII digits: "
+                                     + ", ".join(bad[:5]))
+    return sorted(set(esiids))
+
+
 def homes_for_estimates(context: dg.AssetExecutionContext, engine: sa.Engine, config, analyzer):
     """(analysis, homes, inputs fingerprint, buckets-through). Config esiids, or every home when asked or when
-    plans, tariffs or rules changed since the last materialization, else the homes whose buckets were
-    computed after it."""
+    plans, tariffs, utilities or rules changed since the last materialization, else the homes whose buckets
+    were computed since it. A run for some homes only hands the last run's fingerprint and buckets-through
+    on unchanged: it did not bring the other homes up to date, so the next full run still must."""
     run = Analysis(as_of=_as_of(config.as_of), mode=analyzer.estimate_mode, min_complete=analyzer.min_complete)
     fingerprint = inputs_fingerprint(engine, run)
+    last = _last_metadata(context)
     with engine.connect() as conn:
         through = plan_estimates.buckets_through(conn)
         if config.esiids:
-            return run, list(config.esiids), fingerprint, through
-        last = _last_metadata(context)
+            previous = last.get("buckets_through")
+            return (run, checked_esiids(list(config.esiids)), last.get("inputs_fingerprint", ""),
+                    dt.datetime.fromisoformat(previous) if previous else None)
         since = None
         if not config.all_homes and last.get("inputs_fingerprint") == fingerprint and last.get("buckets_through"):
             since = dt.datetime.fromisoformat(last["buckets_through"])
@@ -65,7 +79,8 @@ def run_estimates(engine: sa.Engine, esiids: list[str], run: Analysis) -> Estima
 
 
 def estimate_metadata(result: EstimateRun, run: Analysis, fingerprint: str, through: dt.datetime | None) -> dict:
-    return {"homes": result.homes, "computed": result.computed, "reused": result.reused,
+    return {"homes": result.homes, "homes_without_utility": result.no_utility, "computed": result.computed,
+            "reused": result.reused,
             "unchanged": result.unchanged, "by_status": dg.MetadataValue.json(result.by_status),
             "as_of": str(run.as_of), "estimate_mode": run.mode, "inputs_fingerprint": fingerprint,
             "buckets_through": through.isoformat() if through else "",

@@ -11,6 +11,7 @@ import dagster as dg
 
 from intelliwatt_pipelines.bounds import CENTRAL_TZ
 from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.defs.ercot import SERVICE_POINTS
 from intelliwatt_pipelines.defs.keys import USAGE_INTERVALS
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.plan_runs import (
@@ -58,7 +59,7 @@ FOLLOW_PARENTS = (dg.AutomationCondition.any_deps_updated().since_last_handled()
 NIGHTLY = dg.AutomationCondition.on_cron("0 3 * * *", cron_timezone=CENTRAL_TZ)
 
 
-@dg.asset(key=RATE_PLANS, group_name=GROUP, deps=[RETAIL_OFFERS], kinds={"json"},
+@dg.asset(key=RATE_PLANS, group_name=GROUP, deps=[RETAIL_OFFERS, TDSP_TARIFFS], kinds={"json"},
           automation_condition=NIGHTLY | FOLLOW_PARENTS,
           description="Retail plans in the cost engine's model (rate_plan): the packaged curated plans and "
                       "INTELLIWATT_PLANS_DIR's *.json / EFL *.txt files (each kept as a raw file first), and "
@@ -86,7 +87,7 @@ def monthly_usage_buckets_asset(context: dg.AssetExecutionContext, config: Homes
     return dg.MaterializeResult(metadata=bucket_metadata(result))
 
 
-@dg.asset(key=PLAN_ESTIMATES, group_name=GROUP, deps=[MONTHLY_USAGE_BUCKETS, RATE_PLANS, TDSP_TARIFFS],
+@dg.asset(key=PLAN_ESTIMATES, group_name=GROUP, deps=[MONTHLY_USAGE_BUCKETS, RATE_PLANS, TDSP_TARIFFS, SERVICE_POINTS],
           kinds={"sql"}, automation_condition=FOLLOW_PARENTS,
           description="What each plan would have cost each home over its last 12 usable months (plan_estimate, "
                       "immutable by inputs hash; plan_estimate_current). Unchanged inputs write nothing.")

@@ -1,14 +1,21 @@
-"""Plan estimates (vendor-apis.md §2.8 e): for each home, every candidate plan priced over its last 12 usable
-months with the delivery tariff in force on the analysis day. The inputs hash decides: the same inputs as
-the current estimate write nothing; inputs seen before point back at their stored row; only new inputs
-run the engine and add a row (rows are never updated).
+"""Plan estimates (vendor-apis.md §2.8 e): for each home, every plan of its utility priced over a year of
+its usage with the delivery tariff in force on the analysis day.
 
-Candidates are the listed plans of the home's utility; when the utility is unknown (no premise or lookup
-yet), every listed plan, each with its own utility's tariff, and the estimate notes it.
+- The year: the latest usable instance of each calendar month within the 24 months before the analysis
+  month, all twelve needed (``MISSING_USAGE_BUCKETS`` otherwise): each season once, nothing stale.
+- Only the home's utility's plans, so a plan is never priced with another utility's delivery charges; a
+  home whose utility is not known yet (no premise, no lookup) gets no estimates until it is.
+- The inputs hash decides, per (home, plan): the same hash as the current estimate writes nothing; a hash
+  seen before points back at its stored row; only a new hash runs the engine and adds a row (rows are
+  never updated). The hash covers the buckets the plan reads (not every key the home has), the plan's
+  classification, the home's utility and the engine's version, so any of them changing is a new estimate.
+- A home is written in one step: its stored estimates read once, the new rows inserted together, the
+  moved pointers upserted together, under a per-home lock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -19,21 +26,26 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm import plan_estimates, rate_plans, tariffs, usage_buckets
 from intelliwatt_pipelines.pii import mask
-from intelliwatt_pipelines.pricing.engine import EngineInputs, EngineResult, Tdsp, price_plan
-from intelliwatt_pipelines.pricing.inputs_key import inputs_sha256
+from intelliwatt_pipelines.pricing.engine import ENGINE_VERSION, EngineInputs, EngineResult, Tdsp, price_plan
+from intelliwatt_pipelines.pricing.inputs_key import inputs_sha256, usage_sha
+from intelliwatt_pipelines.pricing.keys import TOTAL
 from intelliwatt_pipelines.pricing.model import RateStructure
 from intelliwatt_pipelines.pricing.reasons import MISSING_TDSP_TARIFF
+from intelliwatt_pipelines.pricing.requirements import required_bucket_keys
 
 log = logging.getLogger("intelliwatt.plans")
 MONTHS = 12
+LOOKBACK_MONTHS = 24
+LOW_CONFIDENCE = "(LOW confidence)"  # in a plan's reason: its estimates are LOW whatever the engine says
 
 
 @dataclass
 class EstimateRun:
-    """What one run did: homes seen; estimates unchanged, re-pointed at a stored row, newly computed; and the
-    new ones by status."""
+    """What one run did: homes seen (and those skipped, their utility unknown); estimates unchanged,
+    re-pointed at a stored row, newly computed; and the new ones by status."""
 
     homes: int = 0
+    no_utility: int = 0
     unchanged: int = 0
     reused: int = 0
     computed: int = 0
@@ -50,36 +62,73 @@ class Analysis:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    row: object
+    structure: RateStructure | None  # None for a plan of UNKNOWN type: listed, never priced
+    keys: tuple[str, ...]  # the buckets it reads
+    context: tuple  # its classification, in the hash
+
+
 class _Plans:
     """Listed plans with their parsed structures, and tariffs by utility, read once per run."""
 
     def __init__(self, conn: sa.Connection, as_of: dt.date):
         self.rows = rate_plans.candidate_plans(conn)
-        # None for a plan of UNKNOWN type: it is listed (NOT_COMPUTABLE, with its reason) but never priced
-        self.structures = {p.id: RateStructure.from_json_dict(json.loads(p.rate_structure)) if p.rate_structure
-                           else None for p in self.rows}
+        self.plans = [self._plan(row) for row in self.rows]
         self.tdsps: dict[str, Tdsp | None] = {}
-        for code in {p.tdsp_code for p in self.rows if p.tdsp_code}:
+        for code in sorted({p.tdsp_code for p in self.rows if p.tdsp_code}):
             charges = tariffs.charges_as_of(conn, code, as_of)
             self.tdsps[code] = charges and Tdsp(per_kwh_cents=charges.per_kwh_cents,
                                                 monthly_cents=charges.monthly_cents,
                                                 effective_date=str(charges.effective_start), tdsp_code=code)
 
-    def for_home(self, tdsp_code: str | None) -> list:
-        return [p for p in self.rows if tdsp_code is None or p.tdsp_code in (None, tdsp_code)]
+    @staticmethod
+    def _plan(row) -> _Plan:
+        structure = RateStructure.from_json_dict(json.loads(row.rate_structure)) if row.rate_structure else None
+        keys = tuple(sorted(required_bucket_keys(structure))) if structure else (TOTAL,)
+        return _Plan(row, structure, keys, (row.plan_calc_status, row.plan_calc_reason))
+
+    def for_home(self, tdsp_code: str | None) -> list[_Plan]:
+        return [p for p in self.plans if tdsp_code is not None and p.row.tdsp_code == tdsp_code]
 
 
-def usage_window(months: dict, min_complete: float) -> dict[str, dict[str, float]]:
-    """The latest 12 usable months' buckets (fewer when the home has fewer; the engine then says so)."""
-    usable = sorted(ym for ym, m in months.items() if m.expected_days and m.complete_days / m.expected_days
-                    >= min_complete - 1e-9)
-    return {ym: months[ym].kwh for ym in usable[-MONTHS:]}
+def _month_index(ym: str) -> int:
+    return int(ym[:4]) * 12 + int(ym[5:7]) - 1
 
 
-def _row(esiid: str, plan, inputs: EngineInputs, sha: str, result: EngineResult, run: Analysis) -> dict:
-    return {"esiid": esiid, "rate_plan_id": plan.id, "inputs_sha256": sha, "as_of": run.as_of,
+def usage_window(months: dict, min_complete: float, as_of: dt.date) -> dict[str, dict[str, float]]:
+    """The latest usable instance of each calendar month in the LOOKBACK_MONTHS before ``as_of``'s month
+    (fewer than twelve when the home has fewer; the engine then says so)."""
+    now = as_of.year * 12 + as_of.month - 1
+    chosen: dict[int, str] = {}
+    for ym in sorted(months, reverse=True):
+        m = months[ym]
+        age = now - _month_index(ym)
+        usable = m.expected_days and m.complete_days / m.expected_days >= min_complete - 1e-9
+        if 1 <= age <= LOOKBACK_MONTHS and usable and int(ym[5:7]) not in chosen:
+            chosen[int(ym[5:7])] = ym
+    return {ym: months[ym].kwh for ym in sorted(chosen.values())}
+
+
+class _Usage:
+    """A home's year, cut to the buckets each plan reads (hashed once per distinct key set)."""
+
+    def __init__(self, window: dict[str, dict[str, float]]):
+        self.window = window
+        self._cut: dict[tuple[str, ...], tuple[dict, str]] = {}
+
+    def for_keys(self, keys: tuple[str, ...]) -> tuple[dict, str]:
+        if keys not in self._cut:
+            cut = {ym: {k: b[k] for k in keys if k in b} for ym, b in self.window.items()}
+            self._cut[keys] = (cut, usage_sha(cut))
+        return self._cut[keys]
+
+
+def _row(esiid: str, plan: _Plan, inputs: EngineInputs, sha: str, result: EngineResult, run: Analysis) -> dict:
+    return {"esiid": esiid, "rate_plan_id": plan.row.id, "inputs_sha256": sha, "as_of": run.as_of,
             "estimate_mode": run.mode, "usage_months": sorted(inputs.usage_buckets_by_month),
-            "annual_kwh": round(inputs.annual_kwh or 0.0, 6), "status": result.status, "reason": result.reason,
+            "annual_kwh": round(inputs.total_kwh, 6), "status": result.status, "reason": result.reason,
             "annual_cost_dollars": result.annual_cost_dollars, "monthly_cost_dollars": result.monthly_cost_dollars,
             "effective_cents_per_kwh": result.effective_cents_per_kwh, "confidence": result.confidence,
             "components_v2": result.components_v2 or None, "tdsp_applied": result.tdsp_applied,
@@ -87,48 +136,55 @@ def _row(esiid: str, plan, inputs: EngineInputs, sha: str, result: EngineResult,
             "notes": list(result.notes), "computed_at": run.now}
 
 
-def _price(plan, inputs: EngineInputs, unknown_utility: bool) -> EngineResult:
-    """The engine's result; a plan classified NOT_COMPUTABLE (e.g. an EFL that failed validation) is not
-    priced at all, so it can never come out priced by accident."""
-    if plan.plan_calc_status != "COMPUTABLE":
-        return EngineResult.not_computable(plan.plan_calc_reason or "NOT_COMPUTABLE")
+def _price(plan: _Plan, inputs: EngineInputs) -> EngineResult:
+    """The engine's result; a plan not classified COMPUTABLE (e.g. an EFL that failed validation) or one
+    whose utility has no tariff in force is not priced at all, so it never comes out priced by accident."""
+    reason = plan.row.plan_calc_reason
+    if plan.row.plan_calc_status != "COMPUTABLE":
+        return EngineResult.not_computable(reason or plan.row.plan_calc_status)
     if inputs.tdsp is None and not inputs.rate_structure.tdsp_delivery_included:
         return EngineResult.not_computable(f"{MISSING_TDSP_TARIFF}: no delivery tariff in force on the analysis day")
     result = price_plan(inputs)
-    return result.with_note("home's utility unknown: priced with the plan's utility tariff") if unknown_utility \
-        else result
+    if reason and LOW_CONFIDENCE in reason and result.confidence:
+        result = dataclasses.replace(result, confidence="LOW").with_note(reason)
+    return result
 
 
 def estimate_home(conn: sa.Connection, esiid: str, plans: _Plans, run: Analysis, out: EstimateRun) -> None:
     """Every candidate plan for one home, in the caller's transaction."""
-    usage = usage_window(usage_buckets.home_months(conn, esiid), run.min_complete)
-    annual = sum(m.get("kwh.m.all.total", 0.0) for m in usage.values())
+    plan_estimates.lock_home(conn, esiid)
     tdsp_code = plan_estimates.home_tdsp(conn, esiid)
-    current = plan_estimates.current_hashes(conn, esiid)
     candidates = plans.for_home(tdsp_code)
+    if tdsp_code is None:
+        out.no_utility += 1
+    usage = _Usage(usage_window(usage_buckets.home_months(conn, esiid), run.min_complete, run.as_of))
+    stored, current = plan_estimates.home_estimates(conn, esiid), plan_estimates.current_estimates(conn, esiid)
+    wanted: dict[int, str] = {}
+    new_rows = []
     for plan in candidates:
-        tdsp = plans.tdsps.get(plan.tdsp_code or tdsp_code)
-        inputs = EngineInputs(rate_structure=plans.structures[plan.id], usage_buckets_by_month=usage, tdsp=tdsp,
-                              months_count=MONTHS, estimate_mode=run.mode, annual_kwh=annual)
-        sha = inputs_sha256(inputs)
-        if current.get(plan.id) == sha:
-            out.unchanged += 1
+        buckets, sha_of_usage = usage.for_keys(plan.keys)
+        inputs = EngineInputs(rate_structure=plan.structure, usage_buckets_by_month=buckets,
+                              tdsp=plans.tdsps.get(tdsp_code), months_count=MONTHS, estimate_mode=run.mode)
+        sha = inputs_sha256(inputs, context={"plan": plan.context, "utility": tdsp_code}, usage=sha_of_usage)
+        wanted[plan.row.id] = sha
+        if (plan.row.id, sha) in stored:
+            out.unchanged += current.get(plan.row.id) == stored[(plan.row.id, sha)]
             continue
-        stored = plan_estimates.estimate_id(conn, esiid, plan.id, sha)
-        if stored is None:
-            result = _price(plan, inputs, tdsp_code is None)
-            stored = plan_estimates.insert_estimate(conn, _row(esiid, plan, inputs, sha, result, run))
-            out.computed += 1
-            out.by_status[result.status] = out.by_status.get(result.status, 0) + 1
-        else:
-            out.reused += 1
-        plan_estimates.point_current(conn, esiid, plan.id, stored, run.now)
-    plan_estimates.drop_stale(conn, esiid, {p.id for p in candidates})
+        result = _price(plan, inputs)
+        new_rows.append(_row(esiid, plan, inputs, sha, result, run))
+        out.by_status[result.status] = out.by_status.get(result.status, 0) + 1
+    stored |= plan_estimates.insert_estimates(conn, new_rows)
+    out.computed += len(new_rows)
+    moved = {pid: stored[(pid, sha)] for pid, sha in wanted.items() if current.get(pid) != stored[(pid, sha)]}
+    out.reused += len(moved) - len(new_rows)
+    plan_estimates.set_current(conn, esiid, moved, run.now)
+    plan_estimates.drop_stale(conn, esiid, set(wanted))
 
 
 def estimate_homes(engine: sa.Engine, esiids: list[str], run: Analysis, *, chunk_homes: int = 200) -> EstimateRun:
-    """Estimates for these homes, one transaction per chunk of homes."""
+    """Estimates for these homes, one transaction per chunk of homes (locked in sorted order)."""
     out = EstimateRun()
+    esiids = sorted(set(esiids))
     with engine.connect() as conn:
         plans = _Plans(conn, run.as_of)
     for start in range(0, len(esiids), chunk_homes):
@@ -137,16 +193,22 @@ def estimate_homes(engine: sa.Engine, esiids: list[str], run: Analysis, *, chunk
                 estimate_home(conn, esiid, plans, run, out)
                 out.homes += 1
         log.info("plan estimates: %d of %d homes (last %s)", out.homes, len(esiids), mask(esiids[-1]))
+    if out.no_utility:
+        log.warning("plan estimates: %d homes skipped, their utility not known yet (no premise or lookup)",
+                    out.no_utility)
     return out
 
 
 def inputs_fingerprint(engine: sa.Engine, run: Analysis) -> str:
-    """Everything run-wide an estimate depends on besides the home's buckets: the listed plans and their
-    prices, the tariff versions in force on the analysis day, the mode and the usability threshold. When it
-    differs from the last run's, every home is estimated again (identical inputs still write nothing)."""
+    """Everything run-wide an estimate depends on besides the home's buckets: the listed plans, their prices
+    and classifications, the tariff versions in force on the analysis day, the homes' utilities, the mode,
+    the usability threshold and the engine's version. When it differs from the last run's, every home is
+    estimated again (identical inputs still write nothing)."""
     with engine.connect() as conn:
         plans = _Plans(conn, run.as_of)
         fingerprint = rate_plans.plans_fingerprint(conn)
+        utilities = plan_estimates.utilities_version(conn)
     tdsps = ",".join(f"{code}:{t.per_kwh_cents}/{t.monthly_cents}@{t.effective_date}" if t else f"{code}:none"
                      for code, t in sorted(plans.tdsps.items()))
-    return hashlib.sha256(f"{fingerprint}|{tdsps}|{run.mode}|{run.min_complete}".encode()).hexdigest()
+    text = f"{fingerprint}|{tdsps}|{utilities}|{run.mode}|{run.min_complete}|{ENGINE_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm import billing as cdm_billing
+from intelliwatt_pipelines.cdm import usage_buckets
 from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.completeness_store import refresh_completeness
 from intelliwatt_pipelines.cdm.coverage import day_span, series_bounds
@@ -92,6 +93,7 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
             written += upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id,
                                         precedence=precedence)
         series |= set(previous)
+        usage_buckets.invalidate_homes(conn, esiids)  # their monthly buckets follow the rewritten intervals
         dates = pd.date_range(start, end, freq="D").date
         days = pd.DataFrame([(*s, d) for s in sorted(series) for d in dates], columns=SERIES + ["local_date"])
         completeness = refresh_completeness(conn, days, previous) if len(days) else pd.DataFrame()

@@ -43,11 +43,15 @@ class Minimums:
 
 
 def split_rules(bill_credits: BillCredits | None) -> tuple[list[CreditRule], list[CreditRule]]:
-    """(credit rules, minimum-usage-fee rules). Only fee rules is the replaced system's NO_CREDITS case."""
-    if bill_credits is None or not bill_credits.has_bill_credit:
+    """(credit rules, minimum-usage-fee rules). Only fee rules is the replaced system's NO_CREDITS case. Fee
+    rules count whatever ``hasBillCredit`` says (a fee-only structure may well say false); credit rules
+    under ``hasBillCredit: false`` contradict it: UNSUPPORTED_CREDIT_COMBINATION, not a guess."""
+    if bill_credits is None:
         return [], []
     credits = [r for r in bill_credits.rules if r.credit_amount_cents > 0]
     fees = [r for r in bill_credits.rules if r.credit_amount_cents < 0]
+    if credits and not bill_credits.has_bill_credit:
+        raise Unpriceable(f"{UNSUPPORTED_CREDIT_COMBINATION}: credit rules under hasBillCredit false")
     return credits, fees
 
 

@@ -153,15 +153,19 @@ def solve_tdsp(rate_structure: RateStructure, avg_table: dict[int, float], *,
 def validate_with_fallback(rate_structure: RateStructure, avg_table: dict[int, float], *,
                            efl_tdsp: Tdsp | None = None, table_tdsp: Tdsp | None = None,
                            weekend_share: float | None = None, tolerance: float = TOLERANCE) -> EflValidation:
-    """The EFL's own TDU numbers, else the tariff table, else (table missing or not fitting) the solver: the
-    first that PASSes; when none does, the first tried (or FAIL ``NO_TDSP``)."""
+    """An EFL that states its TDU charges is checked with them alone: if its averages do not follow, the parse
+    missed something (a fee, a credit) and solving TDU charges would only hide it. One that states none is
+    checked with the tariff table, else (table missing or not fitting) with the solver's charges. The first
+    that PASSes; when none does, the first tried (or FAIL ``NO_TDSP``)."""
+    if efl_tdsp is not None:
+        return validate_efl(rate_structure, efl_tdsp, avg_table, weekend_share=weekend_share, tolerance=tolerance,
+                            tdsp_applied_mode="EFL")
     tried = []
-    for tdsp, mode in ((efl_tdsp, "EFL"), (table_tdsp, "UTILITY_TABLE")):
-        if tdsp is not None:
-            tried.append(validate_efl(rate_structure, tdsp, avg_table, weekend_share=weekend_share,
-                                      tolerance=tolerance, tdsp_applied_mode=mode))
-            if tried[-1].status == "PASS":
-                return tried[-1]
+    if table_tdsp is not None:
+        tried.append(validate_efl(rate_structure, table_tdsp, avg_table, weekend_share=weekend_share,
+                                  tolerance=tolerance, tdsp_applied_mode="UTILITY_TABLE"))
+        if tried[-1].status == "PASS":
+            return tried[-1]
     solved = solve_tdsp(rate_structure, avg_table, weekend_share=weekend_share, tolerance=tolerance)
     if solved is not None and solved.ok:
         code = table_tdsp.tdsp_code if table_tdsp is not None else None

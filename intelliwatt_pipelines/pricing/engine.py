@@ -15,6 +15,7 @@ on a missing tariff before they get here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from intelliwatt_pipelines.pricing.reasons import (
     Unpriceable,
 )
 
+# Bumped whenever a pricing rule changes, so every estimate's inputs hash (and so its row) changes with it.
+ENGINE_VERSION = "2026-12-03.1"
 PARTS = ("rep_energy", "rep_fixed", "tdsp_delivery", "tdsp_fixed", "credits", "minimum_usage_fee",
          "minimum_bill_top_up")
 
@@ -116,13 +119,28 @@ def rep_fixed_cents(rs: RateStructure) -> float:
     return values.pop() if values else 0.0
 
 
+def _charges(rs: RateStructure) -> tuple[tuple[credits.Segment, ...], credits.Minimums]:
+    credit_rules, fee_rules = credits.split_rules(rs.bill_credits)
+    return credits.credit_segments(credit_rules), credits.minimums(fee_rules, rs.minimum_bill)
+
+
+@functools.lru_cache(maxsize=8192)
+def _deterministic(rs: RateStructure) -> _Plan | Unpriceable:
+    """A non-indexed structure compiled once per process (a run prices each plan for every home)."""
+    try:
+        return _Plan(compile_energy(rs), rep_fixed_cents(rs), *_charges(rs))
+    except Unpriceable as exc:
+        return exc
+
+
 def compile_plan(rs: RateStructure, mode: str = "DEFAULT", kwh_per_month: float | None = None) -> _Plan:
     """The compiled plan, or Unpriceable. An indexed plan needs ``kwh_per_month`` to pick its anchor."""
-    credit_rules, fee_rules = credits.split_rules(rs.bill_credits)
-    segments = credits.credit_segments(credit_rules)
-    minimums = credits.minimums(fee_rules, rs.minimum_bill)
     if rs.type not in indexed.INDEXED_TYPES:
-        return _Plan(compile_energy(rs), rep_fixed_cents(rs), segments, minimums)
+        plan = _deterministic(rs)
+        if isinstance(plan, Unpriceable):
+            raise Unpriceable(plan.reason, plan.status)
+        return plan
+    segments, minimums = _charges(rs)
     points = indexed.anchors(rs)
     if mode != indexed.APPROX_MODE or not points:
         why = "a market-indexed price" if mode != indexed.APPROX_MODE else "no EFL anchors to approximate from"

@@ -7,10 +7,11 @@ stored estimate is reused and never updated in place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
-from intelliwatt_pipelines.pricing.engine import EngineInputs
+from intelliwatt_pipelines.pricing.engine import ENGINE_VERSION, EngineInputs
 
 VERSION = "estimate_v1"
 
@@ -25,11 +26,22 @@ def usage_sha(buckets: dict[str, dict[str, float]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def inputs_sha256(inputs: EngineInputs) -> str:
+def inputs_sha256(inputs: EngineInputs, *, context: dict | None = None, usage: str | None = None) -> str:
+    """The hash of everything an estimate is computed from. Beyond the replaced system's fields: the engine's
+    version (a rule change is a new estimate) and ``context``, what the caller decides with besides the
+    engine (the plan's classification, the home's utility). ``usage`` is ``usage_sha`` of the buckets when
+    the caller has it already."""
     tdsp = inputs.tdsp
-    payload = {"v": VERSION, "months_count": inputs.months, "annual_kwh": f"{inputs.total_kwh:.6f}",
+    payload = {"v": VERSION, "engine": ENGINE_VERSION, "context": context,
+               "months_count": inputs.months, "annual_kwh": f"{inputs.total_kwh:.6f}",
                "tdsp": None if tdsp is None else {"per": tdsp.per_kwh_cents, "monthly": tdsp.monthly_cents,
                                                   "effective_date": tdsp.effective_date},
-               "rs_sha": inputs.rate_structure.sha256() if inputs.rate_structure is not None else None, "usage_sha": usage_sha(inputs.usage_buckets_by_month),
+               "rs_sha": _structure_sha(inputs.rate_structure), "usage_sha": usage or usage_sha(inputs.usage_buckets_by_month),
                "estimate_mode": inputs.estimate_mode}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8192)
+def _structure_sha(rs) -> str | None:
+    """A structure's hash, once per process (dumping the model per (home, plan) would dominate a run)."""
+    return rs.sha256() if rs is not None else None

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from intelliwatt_pipelines.pricing.keys import MINUTES_PER_DAY
 
@@ -45,6 +45,34 @@ class TouPeriod(_Model):
     days_of_week: tuple[int, ...] = Field(default=ALL_DAYS, alias="daysOfWeek")
     months: tuple[int, ...] | None = None
     rate_cents_per_kwh: float = Field(alias="rateCentsPerKwh")
+
+    @field_validator("start_hhmm", "end_hhmm")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and (int(value[2:]) >= 60 or int(value) > 2400):
+            raise ValueError(f"{value!r} is not a time of day (0000..2400)")
+        return value
+
+    @field_validator("days_of_week")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(d not in ALL_DAYS for d in value):
+            raise ValueError("daysOfWeek are 0 (Sunday) .. 6 (Saturday), at least one")
+        return value
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or any(not 1 <= m <= 12 for m in value)):
+            raise ValueError("months are 1 .. 12, at least one")
+        return value
+
+    @model_validator(mode="after")
+    def _start_within_the_day(self) -> TouPeriod:
+        if self.start_minute >= MINUTES_PER_DAY:  # 24:00 is only an end
+            raise ValueError("a period cannot start at 24:00")
+        self.end_minute  # noqa: B018 - raises when neither form of the end is given
+        return self
 
     @property
     def start_minute(self) -> int:

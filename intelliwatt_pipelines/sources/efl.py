@@ -24,6 +24,7 @@ SUPPLIER_RE = re.compile(r"^(.*?\b(?:Energy|Power|Electric|Utilities)(?: Service
                          r"(?=\s|$)(.*)$")
 PLAN_LABEL_RE = re.compile(r"(?:Plan|Product) Name[:\s]+(.+)", re.I)
 WEEKDAYS, WEEKENDS = (1, 2, 3, 4, 5), (0, 6)
+UNPARSED_COMPONENT = "UNPARSED_COMPONENT"  # a warning the plan's classification turns into NOT_COMPUTABLE
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ def parse_efl(text: str) -> EflParse:
     supplier, plan_name = _names(lines)
     split = rules.find_usage_split(text)
     found.fired += ["R-SPLIT-001"] if split else []
+    found.warnings += [f"{UNPARSED_COMPONENT}: {name}" for name in rules.find_unparsed(text)]
     return EflParse(
         plan_name=plan_name, supplier=supplier, puct=rules.find_puct(text), tdsp_code=rules.find_tdsp_code(text),
         term_months=rules.find_term(text), rate_type=rate_type, rate_structure=structure, avg_table=avg,

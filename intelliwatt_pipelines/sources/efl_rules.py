@@ -193,3 +193,19 @@ def find_product(text: str) -> str | None:
 def find_puct(text: str) -> str | None:
     match = PUCT_RE.search(text)
     return match.group(1) if match else None
+
+
+# Price components no rule above reads. An EFL that mentions one is not priced from what the rules did read:
+# the average-price check may not catch it (a fee below 500 kWh is invisible at 500/1000/2000 kWh).
+UNPARSED_COMPONENTS = (
+    ("bill credit", re.compile(r"\b(?:bill|usage|loyalty|autopay)\s+credit", re.I)),
+    ("minimum usage fee", re.compile(r"minimum\s+(?:usage|use|monthly)\s+(?:fee|charge)|minimum\s+bill", re.I)),
+    ("night or time-of-day rate", re.compile(r"free\s+nights?|nights?\s+free|night(?:time)?\s+(?:rate|hours|energy)"
+                                             r"|on-?peak|off-?peak", re.I)),
+    ("demand charge", re.compile(r"demand\s+charge|per\s+kW\b", re.I)),
+)
+
+
+def find_unparsed(text: str) -> list[str]:
+    """The price components the text mentions that the rules cannot read."""
+    return [name for name, pattern in UNPARSED_COMPONENTS if pattern.search(text)]
