@@ -44,6 +44,13 @@ NIGHT = {**FLAT, "key": "test:oncor:night-window", "planId": "night-window", "pl
          "rateType": "tou", "centsPerKwhJson": None,
          "touWindowsJson": [{"label": "01-03", "startHour": 1, "endHour": 3, "centsPerKwh": 30},
                             {"label": "rest", "startHour": 3, "endHour": 1, "centsPerKwh": 10}]}
+MON_WED, OTHER_DAYS = [1, 2, 3], [0, 4, 5, 6]
+MIDWEEK = {**FLAT, "key": "test:oncor:midweek-nights", "planId": "midweek-nights", "planName": "Midweek Nights",
+           "rateType": "tou", "centsPerKwhJson": None, "touWindowsJson": [
+               {"startHour": 22, "endHour": 6, "daysOfWeek": MON_WED, "centsPerKwh": 5},
+               {"startHour": 6, "endHour": 22, "daysOfWeek": MON_WED, "centsPerKwh": 20},
+               {"startHour": 22, "endHour": 6, "daysOfWeek": OTHER_DAYS, "centsPerKwh": 7},
+               {"startHour": 6, "endHour": 22, "daysOfWeek": OTHER_DAYS, "centsPerKwh": 12}]}
 WINDOW = "kwh.m.all.0100-0300"
 
 
@@ -51,7 +58,7 @@ WINDOW = "kwh.m.all.0100-0300"
 def analyzer(settings, instance, tmp_path):
     plans = tmp_path / "plans"
     plans.mkdir()
-    for plan in (FLAT, NIGHT):
+    for plan in (FLAT, NIGHT, MIDWEEK):
         (plans / f"{plan['planId']}.json").write_text(json.dumps(plan))
     settings = dataclasses.replace(settings, plans_dir=plans)
     days = [dt.date(2025, 1, 1) + dt.timedelta(days=n) for n in range(365)]
@@ -169,3 +176,23 @@ def test_the_api_serves_what_the_engine_wrote(settings, instance, analyzer):
         assert sum(m["total"] for m in detail["monthly_breakdown"]) == pytest.approx(flat["annual_cost_dollars"])
         chart = client.get(f"/api/v1/esiids/{ESIID}/plan-estimates.svg", headers=CONSUMER)
         assert chart.status_code == 200 and "Flat 10" in chart.text
+
+
+def test_a_plan_buckets_cannot_express_is_priced_from_the_home_s_readings(settings, instance, analyzer):
+    """Mon-Wed nights: no bucket key names those days, so the estimate comes from the readings. Recomputed
+    here with pandas: each reading's local start; before 06:00 it belongs to the previous day's night
+    (the day a period starts on); each month's bill rounded to the cent."""
+    analyse(analyzer, instance)
+    engine = WarehouseResource(url=settings.warehouse_url).engine()
+    midweek = current(engine)["test:oncor:midweek-nights"]
+    assert (midweek["status"], midweek["confidence"]) == ("OK", "HIGH"), midweek["reason"]
+    frame = readings(engine)
+    local = frame["local"]
+    night = (local.dt.hour >= 22) | (local.dt.hour < 6)
+    day_of = (local - pd.to_timedelta((local.dt.hour < 6).astype(int), unit="D")).dt.dayofweek  # Monday = 0
+    midweek_day = day_of.isin([0, 1, 2])
+    rate = np.where(midweek_day, np.where(night, 5.0, 20.0), np.where(night, 7.0, 12.0))
+    frame["cents"] = frame["kwh"] * rate
+    by_month = frame.groupby(local.dt.strftime("%Y-%m")).agg(kwh=("kwh", "sum"), cents=("cents", "sum"))
+    bills = np.floor(by_month["cents"] + by_month["kwh"] * 5.5833 + 423 + 0.5)
+    assert midweek["annual_cost_dollars"] == pytest.approx(bills.sum() / 100, abs=1e-9)

@@ -11,7 +11,12 @@ from intelliwatt_pipelines.pricing.indexed import anchor_rate, anchors
 from intelliwatt_pipelines.pricing.inputs_key import inputs_sha256
 from intelliwatt_pipelines.pricing.keys import TOTAL
 from intelliwatt_pipelines.pricing.model import RateStructure
-from intelliwatt_pipelines.pricing.requirements import APPROXIMATE_ONLY, plan_calc_status, required_bucket_keys
+from intelliwatt_pipelines.pricing.requirements import (
+    APPROXIMATE_ONLY,
+    INTERVAL_PRICED,
+    plan_calc_status,
+    required_bucket_keys,
+)
 
 TIERS = [{"minKWh": 0, "maxKWh": 500, "centsPerKWh": 10}, {"minKWh": 500, "maxKWh": 1000, "centsPerKWh": 12},
          {"minKWh": 1000, "centsPerKWh": 15}]
@@ -287,3 +292,18 @@ def test_minimum_fees_count_whatever_has_bill_credit_says_and_credits_under_fals
         {"creditAmountCents": 5000, "minUsageKWh": 1000}]})
     result = price(contradiction, months(1500), months_count=1)
     assert result.status == "NOT_COMPUTABLE" and "UNSUPPORTED_CREDIT_COMBINATION" in result.reason
+
+
+def test_day_sets_buckets_cannot_name_are_interval_priced_when_they_tile():
+    midweek = rs(type="TIME_OF_USE", timeOfUsePeriods=[
+        {"startHour": 22, "endHour": 6, "daysOfWeek": [1, 2, 3], "rateCentsPerKwh": 5},
+        {"startHour": 6, "endHour": 22, "daysOfWeek": [1, 2, 3], "rateCentsPerKwh": 20},
+        {"startHour": 22, "endHour": 6, "daysOfWeek": [0, 4, 5, 6], "rateCentsPerKwh": 7},
+        {"startHour": 6, "endHour": 22, "daysOfWeek": [0, 4, 5, 6], "rateCentsPerKwh": 12}])
+    assert plan_calc_status(midweek) == ("COMPUTABLE", INTERVAL_PRICED)
+    gap = midweek.model_copy(update={"time_of_use_periods": midweek.time_of_use_periods[:3]})
+    assert plan_calc_status(gap)[1].startswith("TOU_PERIODS_DO_NOT_TILE_DAY")
+    bad_credit = midweek.model_copy(update={"bill_credits": rs(billCredits={"rules": [
+        {"creditAmountCents": 100, "minUsageKWh": 0, "maxUsageKWh": 900},
+        {"creditAmountCents": 100, "minUsageKWh": 500, "maxUsageKWh": 1500}]}).bill_credits})
+    assert plan_calc_status(bad_credit)[1].startswith("UNSUPPORTED_CREDIT_COMBINATION")

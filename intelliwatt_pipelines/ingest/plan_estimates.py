@@ -9,6 +9,8 @@ its usage with the delivery tariff in force on the analysis day.
   seen before points back at its stored row; only a new hash runs the engine and adds a row (rows are
   never updated). The hash covers the buckets the plan reads (not every key the home has), the plan's
   classification, the home's utility and the engine's version, so any of them changing is a new estimate.
+- A time-of-use plan whose days buckets cannot name (Mon-Wed nights, say; classified ``INTERVAL_PRICED``) is
+  priced from the home's own readings of the same months (``pricing.intervals``), hashed over them.
 - A home is written in one step: its stored estimates read once, the new rows inserted together, the
   moved pointers upserted together, under a per-home lock.
 """
@@ -22,16 +24,19 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm import plan_estimates, rate_plans, tariffs, usage_buckets
 from intelliwatt_pipelines.pii import mask
 from intelliwatt_pipelines.pricing.engine import ENGINE_VERSION, EngineInputs, EngineResult, Tdsp, price_plan
 from intelliwatt_pipelines.pricing.inputs_key import inputs_sha256, usage_sha
+from intelliwatt_pipelines.pricing.intervals import price_intervals
 from intelliwatt_pipelines.pricing.keys import TOTAL
+from intelliwatt_pipelines.pricing.localtime import LocalReadings, local_readings
 from intelliwatt_pipelines.pricing.model import RateStructure
-from intelliwatt_pipelines.pricing.reasons import MISSING_TDSP_TARIFF
-from intelliwatt_pipelines.pricing.requirements import required_bucket_keys
+from intelliwatt_pipelines.pricing.reasons import MISSING_TDSP_TARIFF, MISSING_USAGE_BUCKETS
+from intelliwatt_pipelines.pricing.requirements import INTERVAL_PRICED, required_bucket_keys
 
 log = logging.getLogger("intelliwatt.plans")
 MONTHS = 12
@@ -68,6 +73,7 @@ class _Plan:
     structure: RateStructure | None  # None for a plan of UNKNOWN type: listed, never priced
     keys: tuple[str, ...]  # the buckets it reads
     context: tuple  # its classification, in the hash
+    by_intervals: bool = False  # TOU days buckets cannot name: priced from the home's readings
 
 
 class _Plans:
@@ -87,7 +93,8 @@ class _Plans:
     def _plan(row) -> _Plan:
         structure = RateStructure.from_json_dict(json.loads(row.rate_structure)) if row.rate_structure else None
         keys = tuple(sorted(required_bucket_keys(structure))) if structure else (TOTAL,)
-        return _Plan(row, structure, keys, (row.plan_calc_status, row.plan_calc_reason))
+        return _Plan(row, structure, keys, (row.plan_calc_status, row.plan_calc_reason),
+                     by_intervals=row.plan_calc_reason == INTERVAL_PRICED)
 
     def for_home(self, tdsp_code: str | None) -> list[_Plan]:
         return [p for p in self.plans if tdsp_code is not None and p.row.tdsp_code == tdsp_code]
@@ -112,11 +119,25 @@ def usage_window(months: dict, min_complete: float, as_of: dt.date) -> dict[str,
 
 
 class _Usage:
-    """A home's year, cut to the buckets each plan reads (hashed once per distinct key set)."""
+    """A home's year, cut to the buckets each plan reads (hashed once per distinct key set), and its
+    readings in local time for the plans priced from them (read and hashed once, when one needs them)."""
 
-    def __init__(self, window: dict[str, dict[str, float]]):
-        self.window = window
+    def __init__(self, conn: sa.Connection, esiid: str, window: dict[str, dict[str, float]]):
+        self.conn, self.esiid, self.window = conn, esiid, window
         self._cut: dict[tuple[str, ...], tuple[dict, str]] = {}
+        self._readings: tuple[LocalReadings, str] | None = None
+
+    def readings(self) -> tuple[LocalReadings, str]:
+        if self._readings is None:
+            local = local_readings(*usage_buckets.real_readings(self.conn, self.esiid))
+            months = np.asarray(local.year_month).astype(str)
+            keep = np.isin(months, list(self.window))
+            digest = hashlib.sha256("|".join(sorted(self.window)).encode())
+            for values in (months[keep].astype("U7"), np.asarray(local.local_date)[keep], local.start_minute[keep],
+                           local.minutes[keep], np.round(np.asarray(local.kwh, float)[keep], 6)):
+                digest.update(np.ascontiguousarray(values).tobytes())
+            self._readings = (local, digest.hexdigest())
+        return self._readings
 
     def for_keys(self, keys: tuple[str, ...]) -> tuple[dict, str]:
         if keys not in self._cut:
@@ -136,7 +157,15 @@ def _row(esiid: str, plan: _Plan, inputs: EngineInputs, sha: str, result: Engine
             "notes": list(result.notes), "computed_at": run.now}
 
 
-def _price(plan: _Plan, inputs: EngineInputs) -> EngineResult:
+def _by_intervals(plan: _Plan, inputs: EngineInputs, usage: _Usage) -> EngineResult:
+    if len(inputs.usage_buckets_by_month) < MONTHS:
+        return EngineResult.not_computable(f"{MISSING_USAGE_BUCKETS} (need {MONTHS} usable months, have "
+                                           f"{len(inputs.usage_buckets_by_month)})")
+    local, _ = usage.readings()
+    return price_intervals(plan.structure, local, inputs.tdsp, months=sorted(inputs.usage_buckets_by_month))
+
+
+def _price(plan: _Plan, inputs: EngineInputs, usage: _Usage) -> EngineResult:
     """The engine's result; a plan not classified COMPUTABLE (e.g. an EFL that failed validation) or one
     whose utility has no tariff in force is not priced at all, so it never comes out priced by accident."""
     reason = plan.row.plan_calc_reason
@@ -144,7 +173,7 @@ def _price(plan: _Plan, inputs: EngineInputs) -> EngineResult:
         return EngineResult.not_computable(reason or plan.row.plan_calc_status)
     if inputs.tdsp is None and not inputs.rate_structure.tdsp_delivery_included:
         return EngineResult.not_computable(f"{MISSING_TDSP_TARIFF}: no delivery tariff in force on the analysis day")
-    result = price_plan(inputs)
+    result = _by_intervals(plan, inputs, usage) if plan.by_intervals else price_plan(inputs)
     if reason and LOW_CONFIDENCE in reason and result.confidence:
         result = dataclasses.replace(result, confidence="LOW").with_note(reason)
     return result
@@ -157,12 +186,14 @@ def estimate_home(conn: sa.Connection, esiid: str, plans: _Plans, run: Analysis,
     candidates = plans.for_home(tdsp_code)
     if tdsp_code is None:
         out.no_utility += 1
-    usage = _Usage(usage_window(usage_buckets.home_months(conn, esiid), run.min_complete, run.as_of))
+    usage = _Usage(conn, esiid, usage_window(usage_buckets.home_months(conn, esiid), run.min_complete, run.as_of))
     stored, current = plan_estimates.home_estimates(conn, esiid), plan_estimates.current_estimates(conn, esiid)
     wanted: dict[int, str] = {}
     new_rows = []
     for plan in candidates:
         buckets, sha_of_usage = usage.for_keys(plan.keys)
+        if plan.by_intervals:
+            sha_of_usage = usage.readings()[1] if len(buckets) >= MONTHS else sha_of_usage
         inputs = EngineInputs(rate_structure=plan.structure, usage_buckets_by_month=buckets,
                               tdsp=plans.tdsps.get(tdsp_code), months_count=MONTHS, estimate_mode=run.mode)
         sha = inputs_sha256(inputs, context={"plan": plan.context, "utility": tdsp_code}, usage=sha_of_usage)
@@ -170,7 +201,7 @@ def estimate_home(conn: sa.Connection, esiid: str, plans: _Plans, run: Analysis,
         if (plan.row.id, sha) in stored:
             out.unchanged += current.get(plan.row.id) == stored[(plan.row.id, sha)]
             continue
-        result = _price(plan, inputs)
+        result = _price(plan, inputs, usage)
         new_rows.append(_row(esiid, plan, inputs, sha, result, run))
         out.by_status[result.status] = out.by_status.get(result.status, 0) + 1
     stored |= plan_estimates.insert_estimates(conn, new_rows)

@@ -15,15 +15,17 @@ sum. So interval and bucket pricing can only differ in how kWh reach a rate, nev
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from intelliwatt_pipelines.pricing import tou_table
-from intelliwatt_pipelines.pricing.engine import EngineInputs, EngineResult, Tdsp, price_plan
+from intelliwatt_pipelines.pricing.engine import EngineInputs, EngineResult, Tdsp, compile_plan, price_plan
 from intelliwatt_pipelines.pricing.keys import MINUTES_PER_DAY, TOTAL, hhmm, window_key
 from intelliwatt_pipelines.pricing.localtime import LocalReadings, step_for
 from intelliwatt_pipelines.pricing.model import RateStructure, TouPeriod
+from intelliwatt_pipelines.pricing.reasons import Unpriceable
 
 NOT_TILING = "TOU_PERIODS_DO_NOT_TILE_DAY"
 MISSING = "MISSING_USAGE_BUCKETS"
@@ -113,3 +115,15 @@ def price_intervals(rate_structure: RateStructure, readings: LocalReadings, tdsp
 
 def _engine(structure: RateStructure, buckets: dict[str, dict[str, float]], tdsp: Tdsp | None) -> EngineResult:
     return price_plan(EngineInputs(structure, buckets, tdsp, months_count=len(buckets)))
+
+
+def check_structure(rs: RateStructure) -> None:
+    """Unpriceable unless interval pricing can price ``rs`` in every month: its periods tile each day of
+    each month (any day sets), and the rest of the structure (charges, credits, minimums) compiles."""
+    periods = rs.time_of_use_periods or ()
+    step = math.gcd(MINUTES_PER_DAY, *tou_table.boundaries(periods)) if periods else 60
+    try:
+        tou_table.year_tables(periods, step, range(1, 13))
+    except tou_table.NotTiling as exc:
+        raise Unpriceable(f"{NOT_TILING}: {exc}") from exc
+    compile_plan(rs.model_copy(update={"time_of_use_periods": rate_windows(np.array([0.0]))}))

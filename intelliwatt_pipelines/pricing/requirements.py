@@ -9,13 +9,14 @@ estimate mode.
 
 from __future__ import annotations
 
-from intelliwatt_pipelines.pricing import engine, indexed
+from intelliwatt_pipelines.pricing import engine, indexed, intervals
 from intelliwatt_pipelines.pricing.energy import TouEnergy, fixed_rate, period_key
 from intelliwatt_pipelines.pricing.keys import TOTAL
 from intelliwatt_pipelines.pricing.model import RateStructure
-from intelliwatt_pipelines.pricing.reasons import Unpriceable
+from intelliwatt_pipelines.pricing.reasons import TOU_DAYS_NOT_IN_BUCKETS, Unpriceable
 
 __all__ = ["fixed_rate", "plan_calc_status", "required_bucket_keys"]
+INTERVAL_PRICED = "INTERVAL_PRICED: time-of-use days buckets cannot name, priced from the home's own readings"
 APPROXIMATE_ONLY = ("APPROXIMATE_ONLY: a market-indexed price, estimated from its EFL anchors only in "
                     "INDEXED_EFL_ANCHOR_APPROX mode")
 
@@ -41,7 +42,18 @@ def plan_calc_status(rs: RateStructure | None) -> tuple[str, str | None]:
             for month in range(1, 13):  # a year is priced, so the periods must tile every month
                 plan.energy.applying(month)
     except Unpriceable as exc:
-        return "NOT_COMPUTABLE", exc.reason
+        if not exc.reason.startswith(TOU_DAYS_NOT_IN_BUCKETS):
+            return "NOT_COMPUTABLE", exc.reason
+        return _interval_only(rs)
     if rs.type in indexed.INDEXED_TYPES:
         return "COMPUTABLE", APPROXIMATE_ONLY
     return "COMPUTABLE", None
+
+
+def _interval_only(rs: RateStructure) -> tuple[str, str | None]:
+    """TOU day sets buckets cannot name (Mon-Wed, say): priced from the home's readings instead."""
+    try:
+        intervals.check_structure(rs)
+    except Unpriceable as exc:
+        return "NOT_COMPUTABLE", exc.reason
+    return "COMPUTABLE", INTERVAL_PRICED

@@ -4,7 +4,7 @@ Pure: bytes or a row in, a :class:`PlanRecord` out. The engine's price model is 
 
 Curated mapping: ``centsPerKwhJson`` → ``usageTiers`` (one open tier from 0 → ``energyRateCents``);
 ``billCreditsJson{thresholdKwh, creditCents}`` → an open-ended credit rule ``{minUsageKWh, creditAmountCents}``;
-``touWindowsJson`` → ``timeOfUsePeriods`` on all days; ``baseMonthlyFeeCents`` as is. Tiers and TOU are both
+``touWindowsJson`` → ``timeOfUsePeriods`` on all days (or a window's own ``daysOfWeek``); ``baseMonthlyFeeCents`` as is. Tiers and TOU are both
 kept when a file has both (the engine then answers ``UNSUPPORTED_COMBINED_STRUCTURES``). The EFL averages are
 always kept as ``__eflAvgPriceValidation`` anchors, so a file with averages only is a FIXED structure with
 anchors and no energy price, which the engine declines (NOT_COMPUTABLE) rather than guesses.
@@ -152,13 +152,14 @@ def _credits(rows: Any) -> dict | None:
 
 
 def _tou(rows: Any) -> list[dict] | None:
-    """``timeOfUsePeriods`` (all days) from ``touWindowsJson``."""
+    """``timeOfUsePeriods`` from ``touWindowsJson``: all days, unless a window lists ``daysOfWeek`` (0 = Sunday;
+    an overnight window's days are the days it starts on)."""
     if rows is None or rows == []:
         return None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise PlanParseError("touWindowsJson must be a list of {label, startHour, endHour, centsPerKwh}")
     return [{"label": str(r.get("label") or ""), "startHour": r.get("startHour"), "endHour": r.get("endHour"),
-             "daysOfWeek": [0, 1, 2, 3, 4, 5, 6],
+             "daysOfWeek": r.get("daysOfWeek", [0, 1, 2, 3, 4, 5, 6]),
              "rateCentsPerKwh": _required_number(r, "centsPerKwh", "touWindowsJson")} for r in rows]
 
 
