@@ -68,8 +68,9 @@ def warehouse(engine, store, tmp_path):
 
 
 def estimates(engine, esiid: str) -> dict[str, dict]:
+    """The home's current estimate per plan (by external id), with the plan's stored rate structure."""
     from intelliwatt_pipelines.cdm.tables import rate_plan
-    query = sa.select(rate_plan.c.external_id, plan_estimate).select_from(
+    query = sa.select(rate_plan.c.external_id, rate_plan.c.rate_structure, plan_estimate).select_from(
         plan_estimate_current.join(plan_estimate, plan_estimate.c.id == plan_estimate_current.c.estimate_id)
         .join(rate_plan, rate_plan.c.id == plan_estimate_current.c.rate_plan_id)).where(
         plan_estimate_current.c.esiid == esiid)

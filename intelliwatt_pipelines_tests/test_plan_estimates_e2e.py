@@ -17,7 +17,6 @@ from intelliwatt_pipelines.api import create_app
 from intelliwatt_pipelines.cdm.tables import (
     plan_estimate,
     plan_estimate_current,
-    rate_plan,
     usage_bucket,
     usage_interval,
 )
@@ -32,7 +31,7 @@ from intelliwatt_pipelines.pricing.model import RateStructure
 from intelliwatt_pipelines.rawstore import LocalRawStore
 from intelliwatt_pipelines_tests.test_api import API_KEY, CONSUMER
 from intelliwatt_pipelines_tests.test_dagster import run_ingest, sensor_tick
-from intelliwatt_pipelines_tests.test_plan_estimates import premises
+from intelliwatt_pipelines_tests.test_plan_estimates import estimates, premises
 
 ESIID = "10443720000000001"
 CHICAGO = "America/Chicago"
@@ -91,12 +90,7 @@ def readings(engine) -> pd.DataFrame:
 
 
 def current(engine) -> dict[str, dict]:
-    query = sa.select(rate_plan.c.external_id, rate_plan.c.rate_structure, plan_estimate).select_from(
-        plan_estimate_current.join(plan_estimate, plan_estimate.c.id == plan_estimate_current.c.estimate_id)
-        .join(rate_plan, rate_plan.c.id == plan_estimate_current.c.rate_plan_id)).where(
-        plan_estimate_current.c.esiid == ESIID)
-    with engine.connect() as conn:
-        return {r.external_id: r._asdict() for r in conn.execute(query)}
+    return estimates(engine, ESIID)
 
 
 def counts(engine) -> tuple:
