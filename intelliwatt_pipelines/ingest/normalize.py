@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.billing import Tolerance
+from intelliwatt_pipelines.cdm.locks import retry_on_deadlock
 from intelliwatt_pipelines.cdm.normalize import add_placeholders
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import raw_file
@@ -56,6 +57,7 @@ def _whole_file(store: RawStore, row, hints: Hints, window: ReadingWindow) -> It
     yield Chunk(parsed, frame)
 
 
+@retry_on_deadlock
 def normalize_raw_file(engine: sa.Engine, store: RawStore, raw_file_id: int, *, run_id: str | None = None,
                        max_invalid_fraction: float = 0.0, fallback_esiid: str | None = None,
                        tolerance: Tolerance = Tolerance(), precedence: Precedence = DEFAULT_PRECEDENCE,

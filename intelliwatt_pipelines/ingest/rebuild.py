@@ -15,6 +15,7 @@ from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.completeness_store import refresh_completeness
 from intelliwatt_pipelines.cdm.coverage import day_span, series_bounds
 from intelliwatt_pipelines.cdm.intervals import upsert_intervals
+from intelliwatt_pipelines.cdm.locks import lock_homes, retry_on_deadlock
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc, local_dates
 from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, raw_file_coverage, usage_interval
@@ -63,6 +64,7 @@ def rebuild_esiid_days(engine: sa.Engine, store: RawStore, esiid: str, start: dt
     return rebuild_homes_days(engine, store, [esiid], start, end, **options)
 
 
+@retry_on_deadlock
 def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], start: dt.date, end: dt.date, *,
                        fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
                        precedence: Precedence = DEFAULT_PRECEDENCE,
@@ -77,6 +79,7 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
     lo, _ = day_bounds_utc(start)
     _, hi = day_bounds_utc(end)
     with engine.begin() as conn:
+        lock_homes(conn, esiids)  # all at once, in order: see cdm/locks.py
         files = _covering_files(conn, raw_file_coverage, esiids, start, end)
         u = usage_interval.c
         stored = conn.execute(sa.select(u.esiid, u.meter, u.channel).distinct().where(u.esiid.in_(esiids))).all()
@@ -102,6 +105,7 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
                           reconciliation)
 
 
+@retry_on_deadlock
 def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] | str, start: dt.date,
                          end: dt.date, *, fallback_esiid: str | None = None, tolerance: Tolerance = Tolerance(),
                          reads: bool = True, window: ReadingWindow = ReadingWindow()) -> RebuildOutcome:
@@ -109,6 +113,7 @@ def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] |
     parsed once), and their reconciliation; with ``reads=False`` only the reconciliation is recomputed."""
     esiids = [esiids] if isinstance(esiids, str) else list(esiids)
     with engine.begin() as conn:
+        lock_homes(conn, esiids)
         files, deleted, written = [], 0, 0
         if reads:
             files = _covering_files(conn, billing_read_coverage, esiids, start, end)

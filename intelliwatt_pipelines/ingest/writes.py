@@ -14,6 +14,7 @@ from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.completeness_store import refresh_completeness, stored_completeness
 from intelliwatt_pipelines.cdm.coverage import coverage_of, previous_spans, write_coverage
 from intelliwatt_pipelines.cdm.intervals import upsert_intervals
+from intelliwatt_pipelines.cdm.locks import lock_homes
 from intelliwatt_pipelines.cdm.meter_info import store_meter_info
 from intelliwatt_pipelines.cdm.normalize import touched_days
 from intelliwatt_pipelines.cdm.precedence import Precedence
@@ -76,6 +77,7 @@ def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolera
 def _write_intervals(conn: sa.Connection, row, chunk: Chunk, written: Written, tolerance: Tolerance,
                      precedence: Precedence) -> None:
     frame = chunk.frame
+    lock_homes(conn, frame["esiid"].unique())  # before reading what is stored: see cdm/locks.py
     previous = previous_spans(conn, frame)
     rows = upsert_intervals(conn, frame, source=USAGE_SOURCES[chunk.parsed.kind], raw_file_id=row.id,
                             precedence=precedence)
@@ -102,6 +104,7 @@ def _derived(conn: sa.Connection, days: pd.DataFrame, previous: dict, rows: int,
 
 def _write_reads(conn: sa.Connection, row, parsed: ParsedBillingReads, written: Written,
                  tolerance: Tolerance) -> None:
+    lock_homes(conn, parsed.frame["esiid"].unique())
     written.rows += cdm_billing.upsert_billing_reads(conn, parsed.frame, source=parsed.source, raw_file_id=row.id)
     cdm_billing.write_billing_coverage(conn, row.id, parsed.frame)
     written.reads.append(parsed.frame.assign(source=parsed.source,
