@@ -103,7 +103,8 @@ def plain(url: str, inbox: Path, raw: Path, workers: int, batch: int) -> dict:
 def export_rows(url: str, path: Path) -> int:
     """usage_interval as a binary COPY file (what the ceiling loads)."""
     with psycopg_conn(url) as conn, open(path, "wb") as out:
-        with conn.cursor().copy("COPY usage_interval TO STDOUT (FORMAT BINARY)") as copy:
+        # a query, not the table: COPY TO cannot read a partitioned table (PostgreSQL warehouses are)
+        with conn.cursor().copy("COPY (SELECT * FROM usage_interval) TO STDOUT (FORMAT BINARY)") as copy:
             for block in copy:
                 out.write(block)
     return count_rows(url)

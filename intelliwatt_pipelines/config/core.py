@@ -100,6 +100,12 @@ class CoreSettings:
     freshness_margin_hours: Hours = setting(12.0, "…and fail freshness this many hours later (a stalled feed)")
     backfill_days_per_run: Count = setting(31, "most days one backfill run rebuilds (UI backfills and "
                                                 "`intelliwatt backfill` without `--esiid`)")
+    partition_months_ahead: Annotated[int, Field(ge=0, le=120)] = setting(
+        3, "PostgreSQL: months after the current one that `warehouse_partitions_schedule` keeps partitions of "
+           "usage_interval and daily_completeness for")
+    usage_retention_months: Annotated[int, Field(ge=0)] = setting(
+        0, "PostgreSQL: keep this many whole months of usage_interval and daily_completeness before the current "
+           "one; the daily partitions run drops older months (0 keeps everything)")
     reading_floor: Day = setting(bounds.READING_FLOOR, "readings before this day are invalid rows")
     reading_future_days: Annotated[int, Field(ge=0)] = setting(
         bounds.READING_FUTURE_DAYS, "readings later than now plus this many days are invalid rows")
