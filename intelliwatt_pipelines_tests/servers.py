@@ -144,6 +144,8 @@ def stop_gpg_agent(home: Path) -> None:
 class DagsterDev:
     """A `dagster dev` (webserver + daemon) process, driven through the UI's GraphQL API."""
 
+    name, poll_seconds = "dagster dev", 2.0
+
     def __init__(self, command: list[str], cwd: Path, env: dict, log: Path, port: int):
         self.port, self.log_path = port, log
         SERVER_LOGS.append(log)
@@ -166,14 +168,17 @@ class DagsterDev:
         deadline = time.time() + seconds
         while time.time() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"dagster dev exited\n{self.log_path.read_text()[-3000:]}")
+                raise AssertionError(f"{self.name} exited ({self.process.returncode})\n{self.tail()}")
             try:
                 if value := predicate():
                     return value
-            except OSError:
+            except (OSError, KeyError, TypeError):  # not up yet: no answer, or no data in it
                 pass
-            time.sleep(2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(self.poll_seconds)
+        raise AssertionError(f"timed out waiting for {what}\n{self.tail()}")
+
+    def tail(self) -> str:
+        return self.log_path.read_text()[-3000:]
 
     def stop(self) -> None:
         stop_group(self.process, 30)

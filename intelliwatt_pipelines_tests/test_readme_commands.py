@@ -24,6 +24,7 @@ START = "test_start_command.py::test_start_command_ingests_the_sample_and_shows_
 LIFECYCLE = "test_start_command.py::test_ctrl_c_and_sigterm_stop_everything_and_reset_starts_afresh"
 STOP = "test_start_command.py::test_stop_command_stops_a_start_from_another_terminal_and_what_a_killed_one_left"
 DAGSTER_EXAMPLE = "test_readme_commands.py::test_the_readme_dagster_cli_examples_run_as_written"
+CELERY = "test_celery_deployment.py::test_two_celery_workers_leave_the_warehouse_as_one_process_does"
 SMT_FLOW = "test_authorize_keeps_the_email_only_as_ciphertext_and_terminate_sends_it"
 SMT_JOBS = "test_pull_meter_info_and_the_backfill_jobs_run"
 
@@ -32,6 +33,7 @@ REGISTRY: dict[str, list[str]] = {
     "./deploy/start": [START, LIFECYCLE, STOP],
     "./deploy/stop": [STOP, LIFECYCLE],
     "./deploy/reset": [LIFECYCLE, "test_start_command.py::test_reset_refuses_a_folder_deploy_start_did_not_make"],
+    "./deploy/celery/start": [CELERY], "./deploy/celery/worker": [CELERY],  # start runs the workers with it
     "./deploy/test": ["test_readme_commands.py::test_deploy_test_runs_pytest_with_the_arguments_given"],
     # the README's credentials + curl block, run as written against deploy/start's API
     "source .intelliwatt/api-dev-credentials.env": [START],
@@ -79,7 +81,7 @@ REGISTRY: dict[str, list[str]] = {
     }.items()},
 }
 # Stand-ins for "your program" in an example, and plain shell utilities: no test of ours to name.
-NOT_OURS = {"some-process", "cd", "cp", "mv", "mkdir", "cat", "ls", "export"}
+NOT_OURS = {"some-process", "cd", "cp", "mv", "mkdir", "cat", "ls", "export", "helm", "kubectl"}
 
 
 def readme_blocks(text: str | None = None) -> list[str]:

@@ -45,6 +45,7 @@ from intelliwatt_pipelines.defs.smt_lifecycle import (
 )
 from intelliwatt_pipelines.defs.smt_schedules import build_backfill_sensor, build_smt_schedules
 from intelliwatt_pipelines.defs.tariffs import build_tariff_defs
+from intelliwatt_pipelines.defs.warehouse_partitions import build_partition_defs
 from intelliwatt_pipelines.defs.wattbuy import build_wattbuy_defs
 from intelliwatt_pipelines.transport.base import DEFAULT_PATTERNS
 
@@ -53,7 +54,11 @@ __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JO
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
 BILLING_REBUILD_JOB = "billing_rebuild_job"
-STATUS_PAGE = "/api/v1/admin/status"  # the API's status page (api/picture_routes.py)
+STATUS_PAGE = "/api/v1/admin/status"
+# The data jobs run their steps in the run's process: a run is the unit spread over workers (Celery,
+# Kubernetes), its steps follow each other, and a process per step would import the package again
+# for each (seconds per step; measured in BENCHMARKS.md, "Scale-out").
+RUN_EXECUTOR = dg.in_process_executor  # the API's status page (api/picture_routes.py)
 
 
 def _secret_safe(name: str, value: str):
@@ -95,18 +100,18 @@ def build_defs(settings: Settings) -> dg.Definitions:
     days = day_partitions(partition_start(settings))
     freshness = delivery_freshness(settings)
     ingest_job = dg.define_asset_job(
-        INGEST_JOB, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
+        INGEST_JOB, executor_def=RUN_EXECUTOR, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
         description="Capture and normalize a batch of inbox files; one materialization per asset per Central "
                     "day written.")
     rebuild_job = dg.define_asset_job(
-        REBUILD_JOB, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS)
+        REBUILD_JOB, executor_def=RUN_EXECUTOR, selection=dg.AssetSelection.assets(USAGE_INTERVALS, DAILY_COMPLETENESS)
         | dg.AssetSelection.checks(usage_intervals_schema, daily_completeness_threshold,
                                    billing_reconciliation_mismatches),
         partitions_def=days,
         description="Rewrite days of intervals and completeness from the stored raw files: every home with raw "
                     "coverage, or the ESIIDs in the config (ops.usage_from_raw.config.esiids).")
     billing_job = dg.define_asset_job(
-        BILLING_REBUILD_JOB, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION)
+        BILLING_REBUILD_JOB, executor_def=RUN_EXECUTOR, selection=dg.AssetSelection.assets(BILLING_READS, RECONCILIATION)
         | dg.AssetSelection.checks(billing_reads_plausible, billing_reconciliation_mismatches),
         partitions_def=days,
         description="Rewrite billing reads ending on the selected days from the stored raw files, and "
@@ -128,10 +133,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
 
 def _reference_defs(settings: Settings) -> dict:
-    """The reference-data definitions (WattBuy, ERCOT, tariffs) and the plan analyzer, each module's lists
-    joined."""
+    """The reference-data definitions (WattBuy, ERCOT, tariffs), the plan analyzer and the warehouse's
+    partition upkeep, each module's lists joined."""
     parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings),
-             build_plan_defs(settings)]
+             build_plan_defs(settings), build_partition_defs(settings)]
     return {key: ({k: v for part in parts for k, v in part[key].items()} if key == "resources"
                   else [item for part in parts for item in part[key]])
             for key in ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")}

@@ -75,7 +75,7 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         billing = rebuild_in_groups(homes, billing_rebuild(rules, engine, store, start, end), context.log.info)
         report_rebuilt_days(context, days_def, homes, start, end, usage, billing)
 
-    @dg.job(name=REBUILD_HOMES_JOB, tags={"intelliwatt/kind": "rebuild_homes"},
+    @dg.job(name=REBUILD_HOMES_JOB, executor_def=dg.in_process_executor, tags={"intelliwatt/kind": "rebuild_homes"},
             description="Rebuild one or a few homes' days from the stored raw files, in one run (ESIIDs, "
                         "first and last Central day). Other homes' rows are not touched.")
     def rebuild_homes_job():

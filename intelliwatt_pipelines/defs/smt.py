@@ -11,6 +11,9 @@ import httpx
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.vendors.smt.client import SmtApiConfig, SmtClient
 
+# On every job that calls SMT's API: the run queue's limit on this tag (deploy/celery/dagster.yaml,
+# deploy/k8s/values.yaml) keeps those runs to one at a time, as SMT limits calls per account.
+SMT_API_TAGS = {"intelliwatt/vendor-api": "smt"}
 PASSWORD_ENV = "INTELLIWATT_SMT_PASSWORD"
 PROXY_TOKEN_ENV = "INTELLIWATT_SMT_PROXY_TOKEN"
 EMAIL_KEY_ENV = "INTELLIWATT_SMT_EMAIL_KEY"

@@ -14,7 +14,7 @@ from intelliwatt_pipelines.cdm.smt_authorizations import active_esiids
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.rebuild import MAX_DAYS, home_tags
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
-from intelliwatt_pipelines.defs.smt import SmtApiResource
+from intelliwatt_pipelines.defs.smt import SMT_API_TAGS, SmtApiResource
 from intelliwatt_pipelines.ingest.smt_api import (
     INTERVAL_MAX_DAYS,
     MONTHLY_MAX_MONTHS,
@@ -135,7 +135,7 @@ def build_smt_energydata_job() -> dg.JobDefinition:
             raise dg.Failure(description=failure_text(results), metadata=metadata)
         return dg.Output(None, metadata=metadata)
 
-    @dg.job(name=SMT_ENERGYDATA_JOB, tags={"intelliwatt/kind": "smt_energydata"},
+    @dg.job(name=SMT_ENERGYDATA_JOB, tags={"intelliwatt/kind": "smt_energydata", **SMT_API_TAGS},
             description="Fetch monthly reads and/or 15-minute intervals from SMT's API for the configured ESIIDs "
                         "and days; every answer becomes a raw file (source smt_api) and its rows land as usual. "
                         "Needs INTELLIWATT_FLAG_SMT_API=true.")

@@ -13,7 +13,7 @@ import dagster as dg
 from intelliwatt_pipelines.defs.keys import SMT_AGREEMENTS, SMT_SUBSCRIPTIONS
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import RawStoreResource, WarehouseResource
-from intelliwatt_pipelines.defs.smt import SmtApiResource
+from intelliwatt_pipelines.defs.smt import SMT_API_TAGS, SmtApiResource
 from intelliwatt_pipelines.ingest import smt_agreements, smt_backfills
 from intelliwatt_pipelines.ingest.contact_email import ContactEmailError
 from intelliwatt_pipelines.ingest.smt_exchange import Caller, SmtStepError
@@ -101,7 +101,7 @@ def _one_esiid(esiid: str) -> str:
 
 
 def _one_op_job(name: str, op: dg.OpDefinition, description: str, kind: str) -> dg.JobDefinition:
-    @dg.job(name=name, description=description, tags={"intelliwatt/kind": kind})
+    @dg.job(name=name, description=description, tags={"intelliwatt/kind": kind, **SMT_API_TAGS})
     def one_op_job():
         op()
 
@@ -213,6 +213,8 @@ def build_smt_lifecycle_jobs() -> list[dg.JobDefinition]:
 def build_smt_asset_jobs() -> list[dg.JobDefinition]:
     """The jobs the agreement schedules launch: one per lifecycle asset."""
     return [dg.define_asset_job(SMT_AGREEMENTS_JOB, selection=dg.AssetSelection.assets(SMT_AGREEMENTS),
+                                tags=SMT_API_TAGS,
                                 description="Refresh every SMT agreement's status (smt_agreements)."),
             dg.define_asset_job(SMT_SUBSCRIPTIONS_JOB, selection=dg.AssetSelection.assets(SMT_SUBSCRIPTIONS),
+                                tags=SMT_API_TAGS,
                                 description="Refresh the CSP's SMT subscriptions (smt_subscriptions).")]

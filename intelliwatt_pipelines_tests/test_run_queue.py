@@ -1,0 +1,23 @@
+"""The run queue's limits (deploy/celery/dagster.yaml) and the tags the jobs carry for them."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_job_calling_smt_carries_the_tag_the_run_queue_limits(settings):
+    """The run queue's SMT cap (deploy/celery/dagster.yaml) only holds if every SMT API job is tagged."""
+    import yaml
+
+    from intelliwatt_pipelines.defs.definitions import build_defs
+    from intelliwatt_pipelines.defs.smt import SMT_API_TAGS
+
+    limits = yaml.safe_load((ROOT / "deploy" / "celery" / "dagster.yaml").read_text())["run_coordinator"]["config"]
+    (key, value), = SMT_API_TAGS.items()
+    assert {"key": key, "value": value, "limit": 1} in limits["tag_concurrency_limits"]
+    jobs = {job.name: job for job in build_defs(settings).resolve_all_job_defs()}
+    # (not Dagster's implicit job of UI materializations, which no definition can tag)
+    smt_jobs = {name for name, job in jobs.items() if "smt_api" in job.required_resource_keys
+                and not name.startswith("__")}
+    assert {"smt_energydata_fetch_job", "smt_agreements_job", "smt_backfill_job"} <= smt_jobs
+    assert {name for name in smt_jobs if jobs[name].tags.get(key) != value} == set()
