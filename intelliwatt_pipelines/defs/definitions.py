@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from intelliwatt_pipelines.config import Settings
+from intelliwatt_pipelines.defs.assets import RUN_EXECUTOR
 from intelliwatt_pipelines.defs.checks import (
     ALL_CHECKS,
     billing_reads_plausible,
@@ -54,11 +55,7 @@ __all__ = ["INGEST_JOB", "REBUILD_JOB", "BILLING_REBUILD_JOB", "REBUILD_HOMES_JO
 INGEST_JOB = "inbox_ingest_job"
 REBUILD_JOB = "usage_rebuild_job"
 BILLING_REBUILD_JOB = "billing_rebuild_job"
-STATUS_PAGE = "/api/v1/admin/status"
-# The data jobs run their steps in the run's process: a run is the unit spread over workers (Celery,
-# Kubernetes), its steps follow each other, and a process per step would import the package again
-# for each (seconds per step; measured in BENCHMARKS.md, "Scale-out").
-RUN_EXECUTOR = dg.in_process_executor  # the API's status page (api/picture_routes.py)
+STATUS_PAGE = "/api/v1/admin/status"  # the API's status page (api/picture_routes.py)
 
 
 def _secret_safe(name: str, value: str):

@@ -13,6 +13,7 @@ import datetime as dt
 import dagster as dg
 
 from intelliwatt_pipelines.cdm.day_summaries import combined_by_day
+from intelliwatt_pipelines.defs.assets import RUN_EXECUTOR
 from intelliwatt_pipelines.defs.from_raw import HomesConfig, billing_rebuild, selected_homes, usage_rebuild
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.reporting import (
@@ -75,7 +76,7 @@ def build_rebuild_homes_job(days_def: dg.DailyPartitionsDefinition) -> dg.JobDef
         billing = rebuild_in_groups(homes, billing_rebuild(rules, engine, store, start, end), context.log.info)
         report_rebuilt_days(context, days_def, homes, start, end, usage, billing)
 
-    @dg.job(name=REBUILD_HOMES_JOB, executor_def=dg.in_process_executor, tags={"intelliwatt/kind": "rebuild_homes"},
+    @dg.job(name=REBUILD_HOMES_JOB, executor_def=RUN_EXECUTOR, tags={"intelliwatt/kind": "rebuild_homes"},
             description="Rebuild one or a few homes' days from the stored raw files, in one run (ESIIDs, "
                         "first and last Central day). Other homes' rows are not touched.")
     def rebuild_homes_job():
