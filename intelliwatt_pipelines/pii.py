@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.config import current
 from intelliwatt_pipelines.esiid import ESIID_IN_TEXT, ESIID_RE
 
@@ -41,7 +42,9 @@ def redact(text: str) -> str:
     values a database error quotes."""
     for pattern, replacement in _QUOTED_VALUES:
         text = pattern.sub(replacement, text)
-    return ESIID_IN_TEXT.sub(lambda m: mask(m.group(1)), text)
+    text = ESIID_IN_TEXT.sub(lambda m: mask(m.group(1)), text)
+    found = markets.active().identity_in_text  # 1PWR's account numbers too, where they are the ids
+    return text if found is ESIID_IN_TEXT else found.sub(lambda m: mask(m.group(1)), text)
 
 
 class RedactingFilter(logging.Filter):

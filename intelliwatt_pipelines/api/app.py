@@ -16,14 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Match
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.api import billing, models, reads
 from intelliwatt_pipelines.api.auth import require_admin, require_consumer
 from intelliwatt_pipelines.api.cursors import Cursor, DayCursor
 from intelliwatt_pipelines.api.docs import add_docs
 from intelliwatt_pipelines.api.errors import ApiError, error_response, friendly_validation
+from intelliwatt_pipelines.api.meter_routes import router as meter_router
 from intelliwatt_pipelines.api.observability import RequestLog
 from intelliwatt_pipelines.api.picture_routes import router as picture_router
 from intelliwatt_pipelines.api.plan_routes import router as plan_router
+from intelliwatt_pipelines.api.readings_routes import router as readings_router
 from intelliwatt_pipelines.api.render import series_json
 from intelliwatt_pipelines.api.routing import (
     CSV,
@@ -55,7 +58,7 @@ from intelliwatt_pipelines.api.upload_routes import upload_routes
 from intelliwatt_pipelines.cdm.tables import RAW_STATUSES
 from intelliwatt_pipelines.cdm.uploads import HintConflict, RateLimited
 from intelliwatt_pipelines.cdm.warehouse import create_engine
-from intelliwatt_pipelines.config import CENTRAL_TZ, Settings
+from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.rawstore import open_raw_store
 
 
@@ -86,8 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(picture_router)  # pictures and the status page (for browsers)
     app.include_router(smt_router)  # SMT agreements, backfills, meters, API calls; the flags
     app.include_router(service_point_router)  # address search over ERCOT's premises
+    app.include_router(meter_router)  # 1PWR: meter roles, check meters against the primary per day
     app.include_router(tariff_router)  # TDU delivery charges as of a day
     app.include_router(plan_router)  # a home's plan estimates: list, detail, chart
+    app.include_router(readings_router)  # 1PWR IoT readings pushed one at a time, spooled per meter-hour
     return app
 
 
@@ -183,7 +188,7 @@ def _interval_routes(app: FastAPI) -> None:
                 return StreamingResponse(reads.stream_interval_csv(engine, esiid, wanted, lo, hi),
                                          media_type="text/csv; charset=utf-8", headers=VARY)
             page, nxt = reads.interval_page(conn, esiid, wanted, lo, hi, limit, after)
-        body = {"start": lo, "end": hi, "timezone": CENTRAL_TZ, "count": sum(len(s) for s in page),
+        body = {"start": lo, "end": hi, "timezone": markets.local_tz(), "count": sum(len(s) for s in page),
                 "series": [series_json(s) for s in page], "next_cursor": nxt.encode() if nxt else None,
                 "corrId": request.state.corr_id}
         # Arrays of instants are numpy datetime64 (naive UTC): orjson writes them as ISO-8601 with Z.

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.reads import as_dict
-from intelliwatt_pipelines.api.timeparams import CENTRAL
+from intelliwatt_pipelines.api.timeparams import local_zone
 from intelliwatt_pipelines.cdm.tables import (
     billing_read,
     billing_read_coverage,
@@ -38,7 +38,7 @@ def _period(table: sa.Table, esiid: str, start: dt.datetime | None, end: dt.date
 
 def _period_fields(row) -> dict:
     return {"read_start": row.read_start, "read_end": row.read_end,
-            "last_day": (row.read_end - dt.timedelta(microseconds=1)).astimezone(CENTRAL).date()}
+            "last_day": (row.read_end - dt.timedelta(microseconds=1)).astimezone(local_zone()).date()}
 
 
 def billing_reads(conn: sa.Connection, esiid: str, start: dt.datetime | None, end: dt.datetime | None) -> list[dict]:
@@ -46,8 +46,8 @@ def billing_reads(conn: sa.Connection, esiid: str, start: dt.datetime | None, en
     rows = conn.execute(sa.select(billing_read).where(*_period(billing_read, esiid, start, end))
                         .order_by(b.read_end, b.read_start, b.meter, b.channel, b.source)).all()
     return [{**{k: v for k, v in as_dict(r).items() if k != "esiid"}, **_period_fields(r),
-             "read_start_local": r.read_start.astimezone(CENTRAL).isoformat(),
-             "read_end_local": r.read_end.astimezone(CENTRAL).isoformat()} for r in rows]
+             "read_start_local": r.read_start.astimezone(local_zone()).isoformat(),
+             "read_end_local": r.read_end.astimezone(local_zone()).isoformat()} for r in rows]
 
 
 def reconciliation(conn: sa.Connection, esiid: str, start: dt.datetime | None, end: dt.datetime | None) -> list[dict]:

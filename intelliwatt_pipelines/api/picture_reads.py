@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.pictures import CalendarDay
-from intelliwatt_pipelines.api.timeparams import CENTRAL, local_midnight
+from intelliwatt_pipelines.api.timeparams import local_midnight, local_zone
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
@@ -81,7 +81,7 @@ def hourly_kwh(conn: sa.Connection, esiid: str, channel: str, first: dt.date,
                         .group_by(hour)).all()
     out: dict[tuple[dt.date, int], float] = {}
     for epoch_hour, kwh in rows:
-        local = dt.datetime.fromtimestamp(int(epoch_hour) * 3600, CENTRAL)
+        local = dt.datetime.fromtimestamp(int(epoch_hour) * 3600, local_zone())
         key = (local.date(), local.hour)
         out[key] = out.get(key, 0.0) + float(kwh)
     return out

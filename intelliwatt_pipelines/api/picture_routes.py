@@ -19,10 +19,9 @@ from intelliwatt_pipelines.api import picture_reads, pictures, reads
 from intelliwatt_pipelines.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, is_admin, secret_matches
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
-from intelliwatt_pipelines.api.routing import ERRORS
+from intelliwatt_pipelines.api.routing import ERRORS, valid_esiid
 from intelliwatt_pipelines.api.status_page import status_html
 from intelliwatt_pipelines.api.timeparams import parse_day
-from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.pii import mask
 
 REALM = "IntelliWatt"
@@ -101,8 +100,7 @@ PICTURE = {"response_class": SvgResponse, "tags": ["pictures"], "dependencies": 
 
 
 def _picture_window(conn, esiid: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
-    if not ESIID_RE.match(esiid):
-        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
+    valid_esiid(esiid)
     first, last = parse_day(start, "start"), parse_day(end, "end")
     reads.series(conn, esiid)  # 404 for an unknown home, as on the other ESIID routes
     return picture_reads.window(picture_reads.data_range(conn, esiid), first, last)

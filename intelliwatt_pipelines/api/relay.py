@@ -23,6 +23,7 @@ from starlette.requests import Request
 from intelliwatt_pipelines.api.auth import is_admin
 from intelliwatt_pipelines.api.errors import ApiError, friendly_validation
 from intelliwatt_pipelines.api.models import InlineUpload
+from intelliwatt_pipelines.api.routing import valid_esiid
 from intelliwatt_pipelines.bounds import METER_RE
 from intelliwatt_pipelines.cdm.tables import UPLOAD_ROLES
 from intelliwatt_pipelines.cdm.upload_status import upload_status
@@ -34,7 +35,6 @@ from intelliwatt_pipelines.cdm.uploads import (
     key_hash,
     normalize_account_key,
 )
-from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.kinds import HEAD_BYTES  # what detect_kind looks at
 
 FIELDS = ("role", "accountKey", "esiid", "meter", "sha256")
@@ -144,8 +144,8 @@ def upload_meta(fields: dict[str, str], filename: str, via: str, corr_id: str, k
         raise ApiError(422, "invalid_parameter", "accountKey: required (not only blank or invisible characters), "
                                                  "at most 200 characters")
     esiid, meter = fields.get("esiid") or None, fields.get("meter") or None
-    if esiid and not ESIID_RE.match(esiid):
-        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
+    if esiid:
+        valid_esiid(esiid)
     if meter and not METER_RE.match(meter):
         raise ApiError(422, "invalid_parameter", "meter: letters, digits, '.', '_' or '-', at most 40")
     return UploadMeta(role=role, account_key=account, filename=filename, via=via, esiid=esiid, meter=meter,

@@ -4,7 +4,7 @@ A month of one channel is about 3,000 intervals. As one JSON object per interval
 encoding them costs 10-15 ms of Python on the 2-core reference machine, most of the latency budget
 (see BENCHMARKS.md). As arrays, numpy and orjson encode the same month in about 1 ms, and the
 payload is a quarter of the size. Rows arrive as epoch seconds; local time is given as each
-interval's UTC offset in America/Chicago, taken per epoch hour (DST changes on the hour).
+interval's local UTC offset (America/Chicago in Texas), taken per epoch hour (DST changes on the hour).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from intelliwatt_pipelines.api.timeparams import CENTRAL
+from intelliwatt_pipelines.api.timeparams import local_zone
 
 UTC = dt.timezone.utc
 
@@ -43,14 +44,15 @@ class SeriesColumns:
 
 
 @lru_cache(maxsize=200_000)
-def _offset_minutes(hour: int) -> int:
-    """America/Chicago's UTC offset during an epoch hour, in minutes (-300 or -360)."""
-    return int(dt.datetime.fromtimestamp(hour * 3600, CENTRAL).utcoffset().total_seconds()) // 60
+def _offset_minutes(hour: int, zone: ZoneInfo) -> int:
+    """The local UTC offset during an epoch hour, in minutes (America/Chicago: -300 or -360)."""
+    return int(dt.datetime.fromtimestamp(hour * 3600, zone).utcoffset().total_seconds()) // 60
 
 
 def utc_offsets(ts: np.ndarray) -> np.ndarray:
     hours, where = np.unique(ts // 3600, return_inverse=True)
-    return np.array([_offset_minutes(int(h)) for h in hours], dtype=np.int64)[where]
+    zone = local_zone()
+    return np.array([_offset_minutes(int(h), zone) for h in hours], dtype=np.int64)[where]
 
 
 def _instants(seconds: list[int | None]):

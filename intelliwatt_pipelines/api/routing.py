@@ -9,12 +9,12 @@ import orjson
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.api import models
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.negotiation import MediaType, choose
 from intelliwatt_pipelines.api.timeparams import check_window, parse_instant
 from intelliwatt_pipelines.bounds import METER_RE
-from intelliwatt_pipelines.esiid import ESIID_RE
 
 PAGE_DEFAULT, PAGE_MAX = 5000, 20000
 DAYS_DEFAULT, DAYS_MAX = 1000, 5000  # completeness rows (about 200 bytes each): at most 1 MB a page
@@ -58,9 +58,11 @@ def render(payload: dict, request: Request, status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def valid_esiid(esiid: str) -> str:
-    if not ESIID_RE.match(esiid):
-        raise ApiError(422, "invalid_parameter", "esiid: must be 17 or 22 digits")
+def valid_esiid(esiid: str, name: str = "esiid") -> str:
+    """A service point id by the market's rule (Texas: an ESIID of 17 or 22 digits); 422 otherwise."""
+    market = markets.active()
+    if not market.identity.match(esiid):
+        raise ApiError(422, "invalid_parameter", f"{name}: must be {market.identity_rule}")
     return esiid
 
 

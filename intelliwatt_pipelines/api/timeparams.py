@@ -1,34 +1,44 @@
-"""Times in: ISO-8601 with an offset, or without one meaning America/Chicago. Times out: UTC with
-``Z`` plus the local time with its offset, so a DST day reads unambiguously."""
+"""Times in: ISO-8601 with an offset, or without one meaning the market's local time (America/Chicago
+in Texas). Times out: UTC with ``Z`` plus the local time with its offset, so a DST day reads
+unambiguously."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.api.errors import ApiError
-from intelliwatt_pipelines.model import CENTRAL_TZ
 
-CENTRAL = ZoneInfo(CENTRAL_TZ)
 UTC = dt.timezone.utc
-EXAMPLE = "e.g. 2025-11-02, 2025-11-02T01:30 (Central time) or 2025-11-02T07:30:00Z"
+
+
+def local_zone() -> ZoneInfo:
+    """The zone local days and offset-less times are read in (the deployment's market)."""
+    return ZoneInfo(markets.local_tz())
+
+
+def _example() -> str:
+    clock = "Central time" if markets.local_tz() == "America/Chicago" else f"{markets.local_tz()} time"
+    return f"e.g. 2025-11-02, 2025-11-02T01:30 ({clock}) or 2025-11-02T07:30:00Z"
 
 
 def _bad(name: str, why: str) -> ApiError:
-    return ApiError(422, "invalid_parameter", f"{name}: {why} ({EXAMPLE})")
+    return ApiError(422, "invalid_parameter", f"{name}: {why} ({_example()})")
 
 
 def local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=CENTRAL).astimezone(UTC)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(UTC)
 
 
 def _localize(value: dt.datetime, name: str) -> dt.datetime:
-    """A wall-clock time in Central time. The repeated hour of a fall-back day means its first
+    """A wall-clock time in local time. The repeated hour of a fall-back day means its first
     occurrence (give an offset for the second); a time skipped by spring-forward is rejected."""
-    aware = value.replace(tzinfo=CENTRAL)
-    back = aware.astimezone(UTC).astimezone(CENTRAL).replace(tzinfo=None)
+    zone = local_zone()
+    aware = value.replace(tzinfo=zone)
+    back = aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != value:
-        raise _bad(name, f"{value.isoformat()} does not exist in {CENTRAL_TZ} (skipped by daylight saving)")
+        raise _bad(name, f"{value.isoformat()} does not exist in {zone.key} (skipped by daylight saving)")
     return aware.astimezone(UTC)
 
 
@@ -68,9 +78,9 @@ def _parse_instant(value: str, name: str, end: bool) -> dt.datetime:
 
 
 def parse_day(value: str | None, name: str) -> dt.date | None:
-    """A local day from a query value: a date, or the Central day an instant falls on."""
+    """A local day from a query value: a date, or the local day an instant falls on."""
     instant = parse_instant(value, name)
-    return None if instant is None else instant.astimezone(CENTRAL).date()
+    return None if instant is None else instant.astimezone(local_zone()).date()
 
 
 def check_window(start: dt.datetime | None, end: dt.datetime | None) -> None:

@@ -1,4 +1,4 @@
-"""Daily completeness per series and Central local day, from the stored intervals (pure pandas)."""
+"""Daily completeness per series and local day (the market's time zone), from the stored intervals (pure pandas)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.cdm.completeness import AGGREGATES, COLUMNS, day_aggregates
 from intelliwatt_pipelines.cdm.completeness import daily_completeness as compute_completeness
 from intelliwatt_pipelines.cdm.coverage import series_bounds
@@ -17,7 +18,6 @@ from intelliwatt_pipelines.cdm.intervals import read_intervals
 from intelliwatt_pipelines.cdm.merge import dialect_insert, fill_stage, stage_table
 from intelliwatt_pipelines.cdm.normalize import SERIES, day_bounds_utc
 from intelliwatt_pipelines.cdm.tables import daily_completeness, usage_interval
-from intelliwatt_pipelines.model import CENTRAL_TZ
 
 
 def read_day_aggregates(conn: sa.Connection, esiid: str, meter: str, channel: str,
@@ -28,7 +28,7 @@ def read_day_aggregates(conn: sa.Connection, esiid: str, meter: str, channel: st
     if conn.dialect.name != "postgresql":
         return day_aggregates(read_intervals(conn, esiid, meter, channel, start, end))
     u = usage_interval.c
-    day = sa.cast(sa.func.timezone(CENTRAL_TZ, u.ts_utc), sa.Date).label("local_date")
+    day = sa.cast(sa.func.timezone(markets.local_tz(), u.ts_utc), sa.Date).label("local_date")
     rows = conn.execute(
         sa.select(day, u.interval_minutes, u.quality, sa.func.count().label("n"), sa.func.sum(u.kwh).label("kwh"))
         .where(u.esiid == esiid, u.meter == meter, u.channel == channel,

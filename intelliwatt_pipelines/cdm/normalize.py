@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from intelliwatt_pipelines.model import CENTRAL_TZ, INTERVAL_COLUMNS, typed_frame
+from intelliwatt_pipelines import markets
+from intelliwatt_pipelines.model import INTERVAL_COLUMNS, typed_frame
 
 # Bump on a change to placeholders, newest revision per key and local days: the assets built with it show
 # "Unsynced" (code version) in the Dagster UI until their days are rebuilt (defs/versions.py).
@@ -74,18 +75,19 @@ def newest_per_key(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def local_dates(ts_utc: pd.Series) -> pd.Series:
-    """Central local date (``datetime.date``) of each UTC instant. Dates are made once per distinct
+    """Local date (``datetime.date``, the market's time zone) of each UTC instant. Dates are made once per distinct
     day: a year of quarter-hours has 365 of them, and making 35,040 date objects costs more."""
-    days = ts_utc.dt.tz_convert(CENTRAL_TZ).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    days = ts_utc.dt.tz_convert(markets.local_tz()).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
     codes, uniques = pd.factorize(days, use_na_sentinel=True)
     dates = np.array([pd.Timestamp(d).date() for d in uniques] + [pd.NaT], dtype=object)
     return pd.Series(dates[codes], index=ts_utc.index, dtype=object)
 
 
 def day_bounds_utc(day: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[start, end) of a Central local day as UTC instants (23, 24 or 25 hours long)."""
-    start = pd.Timestamp(day).tz_localize(CENTRAL_TZ)
-    end = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(CENTRAL_TZ)
+    """[start, end) of a local day as UTC instants (23, 24 or 25 hours long in Texas, 24 in 1PWR's markets)."""
+    tz = markets.local_tz()
+    start = pd.Timestamp(day).tz_localize(tz)
+    end = pd.Timestamp(day + dt.timedelta(days=1)).tz_localize(tz)
     return start.tz_convert("UTC"), end.tz_convert("UTC")
 
 
@@ -93,7 +95,7 @@ def days_bounds_utc(days: list[dt.date]) -> tuple[pd.DatetimeIndex, pd.DatetimeI
     """``day_bounds_utc`` for many days at once (vectorized: a year of days in one call)."""
     midnights = pd.DatetimeIndex(pd.to_datetime(list(days)))
     def utc(local: pd.DatetimeIndex) -> pd.DatetimeIndex:
-        return local.tz_localize(CENTRAL_TZ).tz_convert("UTC")
+        return local.tz_localize(markets.local_tz()).tz_convert("UTC")
     return utc(midnights), utc(midnights + pd.Timedelta(days=1))
 
 

@@ -14,9 +14,10 @@ import pandas as pd
 import pandera.errors
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.cdm.intervals import stored_intervals
 from intelliwatt_pipelines.cdm.normalize import day_bounds_utc
-from intelliwatt_pipelines.cdm.schemas import usage_interval_schema
+from intelliwatt_pipelines.cdm.schemas import interval_schema
 from intelliwatt_pipelines.cdm.tables import (
     billing_read,
     billing_read_coverage,
@@ -84,7 +85,7 @@ def schema_failures(engine: sa.Engine, windows: Windows) -> tuple[int, str | Non
                 continue
             checked += len(frame)
             try:
-                usage_interval_schema.validate(frame, lazy=True)
+                interval_schema(markets.active()).validate(frame, lazy=True)
             except pandera.errors.SchemaErrors as exc:
                 return checked, exc.failure_cases.head(20).astype(str).to_markdown(index=False)
     return checked, None

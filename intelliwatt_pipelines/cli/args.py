@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.config.values import parse_day
-from intelliwatt_pipelines.pii import redact, unlike_esiid
+from intelliwatt_pipelines.pii import mask, redact, unlike_esiid
 
 
 def day_arg(text: str) -> dt.date:
@@ -21,6 +22,11 @@ def day_arg(text: str) -> dt.date:
 def esiid_arg(text: str) -> str:
     """An ESIID; a bad one is named by its mask and length only (it may be a near-miss of a real one)."""
     text = text.strip()
+    market = markets.active()
+    if market.key != markets.DEFAULT_MARKET:  # 1PWR: an account number (masked: it names a customer)
+        if not market.identity.match(text):
+            raise argparse.ArgumentTypeError(f"{mask(text)} is not an {market.identity_name}: {market.identity_rule}")
+        return text
     if bad := unlike_esiid(text):
         raise argparse.ArgumentTypeError(f"{bad} is not an ESIID: an ESIID is 17 "
                                          "(Oncor and others) or 22 (CenterPoint) ASCII digits")

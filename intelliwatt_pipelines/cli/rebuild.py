@@ -24,7 +24,7 @@ def cmd_backfill(settings: Settings, args) -> int:
     first, today = dt.date.fromisoformat(partition_start(settings)), central_today()
     if start < first or end > today:
         raise UsageError(f"--start and --end must be within the day partitions, {first} (INTELLIWATT_PARTITION_START, "
-                         f"or the first month with data) to {today} (today, Central); got {start}..{end}")
+                         f"or the first month with data) to {today} (today, local time); got {start}..{end}")
     if esiids and (end - start).days >= MAX_DAYS:
         raise UsageError(f"{(end - start).days + 1} days asked with --esiid; rebuild at most {MAX_DAYS} days "
                          "per run (split the range, or leave out --esiid to rebuild every home's days)")
@@ -38,9 +38,9 @@ def cmd_backfill(settings: Settings, args) -> int:
 def central_today() -> dt.date:
     from zoneinfo import ZoneInfo
 
-    from intelliwatt_pipelines.config import CENTRAL_TZ
+    from intelliwatt_pipelines import markets
 
-    return dt.datetime.now(ZoneInfo(CENTRAL_TZ)).date()
+    return dt.datetime.now(ZoneInfo(markets.local_tz())).date()
 
 
 def rebuild_some_homes(settings: Settings, args, report: Report, engine, esiids: list[str]) -> int:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from intelliwatt_pipelines import bounds
+from intelliwatt_pipelines import bounds, markets
 from intelliwatt_pipelines.config.values import (
     BaseUrl,
     Count,
@@ -106,6 +106,10 @@ class CoreSettings:
     usage_retention_months: Annotated[int, Field(ge=0)] = setting(
         0, "PostgreSQL: keep this many whole months of usage_interval and daily_completeness before the current "
            "one; the daily partitions run drops older months (0 keeps everything)")
+    market: Literal[tuple(markets.MARKETS)] = setting(
+        markets.DEFAULT_MARKET, "the deployment's market: its service point ids and local time zone (`texas`: "
+        "17/22-digit ESIIDs, America/Chicago; `lesotho`, `benin`, `zambia`: 1PWR account numbers `NNNNSSS`, "
+        "Africa/Maseru, Africa/Porto-Novo, Africa/Lusaka); days, partitions, completeness and API times follow it")
     reading_floor: Day = setting(bounds.READING_FLOOR, "readings before this day are invalid rows")
     reading_future_days: Annotated[int, Field(ge=0)] = setting(
         bounds.READING_FUTURE_DAYS, "readings later than now plus this many days are invalid rows")
@@ -139,3 +143,11 @@ class CoreSettings:
     rate_limit_customer: RateLimit = setting("5/30d", "uploads per customer account per window")
     rate_limit_customer_esiid: RateLimit = setting("5/30d", "customer uploads per ESIID per window")
     rate_limit_key: RateLimit = setting("1000/30d", "uploads per API key per window, whatever the account")
+    # 1PWR's IoT meters push readings one at a time (vendor-apis.md §3.1, 1): spooled, sealed hourly.
+    iot_key: str = setting("", "shared secret 1PWR's IoT meters send as `X-IoT-Key` to `POST /api/v1/readings` "
+                               "(secret); empty: that route answers 404 and `iot_spool_sensor` starts stopped",
+                           secret=True, shown="empty (push ingestion off)")
+    iot_spool: Home = setting(UnderHome("$INTELLIWATT_HOME/iot_spool"),
+                              "folder where `POST /api/v1/readings` appends readings, one JSON-lines file per meter "
+                              "and hour, until `iot_spool_sensor` seals closed hours into raw files (the API and "
+                              "the Dagster daemon must share it)")

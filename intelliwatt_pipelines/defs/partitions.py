@@ -1,4 +1,4 @@
-"""Partitions: Central local days. A home is not a partition: ESIIDs are run config.
+"""Partitions: local days in the market's time zone (America/Chicago for Texas). A home is not a partition: ESIIDs are run config.
 
 The partition count is the number of days whatever the number of homes, and its definition never
 changes when a home arrives (only its start, when data older than it arrives and the code location
@@ -12,9 +12,10 @@ import logging
 import dagster as dg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.cdm.extent import first_data_day
 from intelliwatt_pipelines.cdm.warehouse import create_engine
-from intelliwatt_pipelines.config import CENTRAL_TZ, Settings
+from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.samples import SAMPLE_FIRST_DAY
 
 # The dynamic ESIID partitions of earlier releases, deleted from the instance by `intelliwatt migrate`.
@@ -23,7 +24,7 @@ LEGACY_ESIID_PARTITIONS = "esiid"
 
 def day_partitions(start_date: str) -> dg.DailyPartitionsDefinition:
     # end_offset=1 so today's (partial) day already has a partition.
-    return dg.DailyPartitionsDefinition(start_date=start_date, timezone=CENTRAL_TZ, end_offset=1)
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone=markets.local_tz(), end_offset=1)
 
 
 def partition_start(settings: Settings) -> str:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.bounds import METER_RE
 from intelliwatt_pipelines.cdm.merge import dialect_insert
 from intelliwatt_pipelines.cdm.tables import raw_file, raw_file_hint
-from intelliwatt_pipelines.esiid import ESIID_RE
 from intelliwatt_pipelines.transport import RemoteEntry
 
 SUFFIX = ".meta.json"
@@ -34,8 +34,9 @@ class SidecarHint:
 
 def _pair(obj: dict, where: str) -> tuple[str | None, str | None]:
     esiid, meter = obj.get("esiid"), obj.get("meter")
-    if esiid is not None and not (isinstance(esiid, str) and ESIID_RE.match(esiid)):
-        raise ValueError(f"{where}esiid must be a string of 17 or 22 digits")
+    market = markets.active()
+    if esiid is not None and not (isinstance(esiid, str) and market.identity.match(esiid)):
+        raise ValueError(f"{where}esiid must be a string of {market.identity_rule}")
     if meter is not None and not (isinstance(meter, str) and METER_RE.fullmatch(meter)):
         raise ValueError(f"{where}meter must be 1-40 letters, digits, '.', '_' or '-'")
     return esiid, meter
