@@ -187,9 +187,66 @@ def detect_kind(head: bytes, filename: str = "") -> str:
     A package is ``pgp_package``/``zip_package`` (the parsers never see one: ingest unpacks it)."""
     if package := package_kind(head, filename):
         return f"{package}_package"
+    if is_parquet(head):  # binary: before any look at it as text
+        return THUNDERCLOUD_HISTORY_PARQUET
     text = head[:HEAD_BYTES].decode("utf-8-sig", errors="replace")
     if is_green_button(text):
         return GREEN_BUTTON
     if is_interval_json(text):
         return SMT_INTERVAL_JSON
+    if onepwr := onepwr_json_kind(text):
+        return onepwr
     return header_kind(first_line(text), filename)
+
+
+# --- 1PWR minigrids (vendor-apis.md §3): vendor JSON answers and the meter registry CSV -----------------
+ONEPWR_IOT_JSON = "onepwr_iot_json"
+KOIOS_HISTORICAL_JSON = "koios_historical_json"
+THUNDERCLOUD_CUSTOMERS_JSON = "thundercloud_customers_json"
+# ThunderCloud's daily history files: parquet, the only parquet any vendor of ours delivers, told by its magic.
+THUNDERCLOUD_HISTORY_PARQUET = "thundercloud_history_parquet"
+PARQUET_MAGIC = b"PAR1"
+ONEPWR_METER_REGISTRY = "onepwr_meter_registry"
+ONEPWR_REGISTRY_HEADER = ["account_number", "meter_id", "role"]
+
+
+def _key(name: str) -> str:
+    return rf'"{name}"\s*:'
+
+
+# Keys of the first record are enough: 1Meter S3 backups (meterId + EnergyActive) and the ingest API's
+# MeterReading payload (meter_id + energy_active) are arrays of flat objects.
+_IOT_S3 = (re.compile(_key("meterId")), re.compile(_key("EnergyActive")))
+_IOT_API = (re.compile(_key("meter_id")), re.compile(_key("energy_active")))
+_ARRAY_OF_OBJECTS = re.compile(r"\[\s*\{")
+_KOIOS_DATA = re.compile(_key("data") + r"\s*\[")
+# "pagination" comes after a page's 1,000 rows, beyond the head: a first row's own keys count too.
+_KOIOS_ROW = (re.compile(_key("kilowatt_hours")), re.compile(_key("serial_number")))
+_TC_CUSTOMERS = re.compile(_key("customers") + r"\s*\[")
+_TC_CUSTOMER = (re.compile(_key("code")), re.compile(_key("meters") + r"\s*\["))
+
+
+def _all(patterns: tuple[re.Pattern, ...], text: str) -> bool:
+    return all(p.search(text) for p in patterns)
+
+
+def onepwr_json_kind(head: str) -> str | None:
+    """A 1PWR vendor JSON answer by its first few kilobytes (None for any other JSON or text)."""
+    text = head[:HEAD_BYTES].lstrip()
+    if text.startswith("["):
+        if _ARRAY_OF_OBJECTS.match(text) and (_all(_IOT_S3, text) or _all(_IOT_API, text)):
+            return ONEPWR_IOT_JSON
+        return THUNDERCLOUD_CUSTOMERS_JSON if _ARRAY_OF_OBJECTS.match(text) and _all(_TC_CUSTOMER, text) else None
+    if not text.startswith("{"):
+        return None
+    if _KOIOS_DATA.search(text) and ('"pagination"' in text or _all(_KOIOS_ROW, text)):
+        return KOIOS_HISTORICAL_JSON
+    return THUNDERCLOUD_CUSTOMERS_JSON if _TC_CUSTOMERS.search(text) else None
+
+
+HEADER_TESTS[ONEPWR_METER_REGISTRY] = lambda line: _simple_header(line) == ONEPWR_REGISTRY_HEADER
+
+
+def is_parquet(head: bytes) -> bool:
+    """A parquet file, by the ``PAR1`` magic it starts with (and ends with, beyond the head)."""
+    return head[:4] == PARQUET_MAGIC

@@ -1,5 +1,6 @@
-"""ThunderCloud customers snapshots (vendor-apis.md §3.1 3, shaped as it describes them) as register reads,
-and two snapshots through the register transform."""
+"""ThunderCloud customers snapshots (vendor-apis.md §3.1 3, shaped as it describes them) as register reads
+(``sources.thundercloud``), and two snapshots through the register transform. Customer codes are 1PWR
+accounts: the Lesotho market."""
 
 import json
 
@@ -8,7 +9,12 @@ import pytest
 
 from intelliwatt_pipelines.sources.onepwr_ids import sparkmeter_short_code
 from intelliwatt_pipelines.sources.registers import register_intervals
-from intelliwatt_pipelines.vendors.thundercloud.answers import SnapshotError, register_reads
+from intelliwatt_pipelines.sources.thundercloud import SnapshotError, register_reads
+
+
+@pytest.fixture(autouse=True)
+def lesotho(monkeypatch):
+    monkeypatch.setenv("INTELLIWATT_MARKET", "lesotho")
 
 
 def snapshot(total: float, at: str) -> bytes:
@@ -22,17 +28,17 @@ def snapshot(total: float, at: str) -> bytes:
 
 
 def test_a_snapshot_gives_one_register_read_per_meter_in_utc():
-    reads = register_reads(snapshot(1534.27, "2026-02-17T10:00:00"))
-    assert reads[["customer", "meter", "register_kwh"]].values.tolist() == [["0005MAK", "SMRSD-03-0002E040", 1534.27]]
+    reads = register_reads(snapshot(1534.27, "2026-02-17T10:00:00")).frame
+    assert reads[["esiid", "meter", "register_kwh"]].values.tolist() == [["0005MAK", "SMRSD-03-0002E040", 1534.27]]
     assert reads["ts_utc"].iloc[0] == pd.Timestamp("2026-02-17 10:00", tz="UTC")  # no offset: read as UTC
     assert sparkmeter_short_code(reads["meter"].iloc[0]) == 57408
-    offset = register_reads(snapshot(1.0, "2026-02-17T12:00:00+02:00"))
+    offset = register_reads(snapshot(1.0, "2026-02-17T12:00:00+02:00")).frame
     assert offset["ts_utc"].iloc[0] == pd.Timestamp("2026-02-17 10:00", tz="UTC")
 
 
 def test_two_snapshots_become_the_energy_between_them():
-    reads = pd.concat([register_reads(snapshot(1534.27, "2026-02-17T10:00:00")),
-                       register_reads(snapshot(1534.42, "2026-02-17T10:15:00"))])
+    reads = pd.concat([register_reads(snapshot(1534.27, "2026-02-17T10:00:00")).frame,
+                       register_reads(snapshot(1534.42, "2026-02-17T10:15:00")).frame])
     intervals, events = register_intervals(reads)
     assert events.empty and intervals["kwh"].tolist() == pytest.approx([0.15])
 

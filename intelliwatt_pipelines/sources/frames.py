@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intelliwatt_pipelines import bounds, pii
-from intelliwatt_pipelines.esiid import ESIID_RE
+from intelliwatt_pipelines import bounds, markets, pii
 from intelliwatt_pipelines.model import CENTRAL_TZ, by_unique
 from intelliwatt_pipelines.sources.errors import ParseError
 
@@ -42,18 +41,18 @@ class ReadingWindow:
 
     def latest_local(self) -> pd.Timestamp:
         """The latest acceptable reading time, as a naive Central clock time."""
-        now = pd.Timestamp.now(tz=CENTRAL_TZ).tz_localize(None)
+        now = pd.Timestamp.now(tz=markets.local_tz()).tz_localize(None)
         return now + pd.Timedelta(days=self.future_days)
 
     def instants(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """[floor's Central midnight, now + future_days] as UTC instants."""
-        first = pd.Timestamp(self.floor).tz_localize(CENTRAL_TZ).tz_convert("UTC")
+        first = pd.Timestamp(self.floor).tz_localize(markets.local_tz()).tz_convert("UTC")
         return first, pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=self.future_days)
 
     def within(self, values: pd.Series, problems: "Problems", what: str) -> pd.Series:
         """Flag times outside the window (naive values are Central clock times, aware ones
         instants) and return ``values`` with those set to NaT, so no later arithmetic meets them."""
-        local = values.dt.tz_convert(CENTRAL_TZ).dt.tz_localize(None) if values.dt.tz is not None else values
+        local = values.dt.tz_convert(markets.local_tz()).dt.tz_localize(None) if values.dt.tz is not None else values
         early, late = local < pd.Timestamp(self.floor), local > self.latest_local()
         problems.flag(early, self.early_reason(what))
         problems.flag(late, self.late_reason(what))
@@ -80,7 +79,7 @@ class SpanTracker:
             return
         spans = frame.groupby(SERIES_COLUMNS, sort=False).agg(lo=(first, "min"), hi=(last, "max"))
         for key, lo, hi in zip(spans.index, spans["lo"], spans["hi"], strict=True):
-            lo, hi = (ts.tz_convert(CENTRAL_TZ).date() for ts in (lo, hi))
+            lo, hi = (ts.tz_convert(markets.local_tz()).date() for ts in (lo, hi))
             seen = self.days.get(key)
             lo, hi = (min(lo, seen[0]), max(hi, seen[1])) if seen else (lo, hi)
             self.days[key] = (lo, hi)
@@ -101,6 +100,7 @@ class ParsedRows:
     rows_invalid: int = 0
     rows_skipped: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # skipped rows worth reporting although none is invalid
 
     @property
     def rows_valid(self) -> int:
@@ -110,6 +110,28 @@ class ParsedRows:
 @dataclass
 class ParsedIntervals(ParsedRows):
     """Interval readings (``model.INTERVAL_COLUMNS``)."""
+
+
+REGISTER_READ_COLUMNS = ["esiid", "meter", "ts_utc", "register_kwh"]
+
+
+@dataclass
+class ParsedRegisterReads(ParsedRows):
+    """Cumulative register reads (``REGISTER_READ_COLUMNS``: service point, meter, UTC instant, kWh):
+    ingest stores them and turns consecutive reads of a meter into intervals (``sources.registers``),
+    across files too. ``source`` is the vendor source the derived intervals carry."""
+
+    source: str = ""
+
+
+METER_ROLE_COLUMNS = ["esiid", "meter", "role"]
+METER_ROLES = ("primary", "check", "backup")
+
+
+@dataclass
+class ParsedMeterRoles(ParsedRows):
+    """Which meters measure a service point and in which role (``METER_ROLE_COLUMNS``, role in
+    ``METER_ROLES``): check meters are stored as meters of their own but left out of the customer's totals."""
 
 
 def decode_text(data: bytes) -> str:
@@ -215,8 +237,10 @@ def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
 
 
 def check_esiids(esiid: pd.Series, problems: Problems) -> None:
-    problems.flag(~by_unique(esiid, lambda s: s.str.fullmatch(ESIID_RE.pattern)).astype(bool),
-                  "ESIID is not 17 or 22 digits")
+    """Service point ids by the deployment's market rule (Texas: 17/22-digit ESIIDs)."""
+    market = markets.active()
+    problems.flag(~by_unique(esiid, lambda s: s.str.fullmatch(market.identity.pattern)).astype(bool),
+                  f"{market.identity_name} is not {market.identity_rule}")
 
 
 def check_meters(meter: pd.Series, problems: Problems) -> None:

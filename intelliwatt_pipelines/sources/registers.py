@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# Bump on a change to how reads become deltas (defs/versions.py: 1PWR deployments show assets "Unsynced").
+RULES_VERSION = "1"
 UNITS_KWH = {"kwh": 1.0, "wh": 0.001}
 QUANTITY = re.compile(r"\s*([-+]?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
 EVENT_COLUMNS = ["meter", "start_utc", "end_utc", "kind", "detail"]
@@ -51,7 +53,9 @@ class RegisterRules:
     resolution_kwh: float = 0.01
 
 
-def register_intervals(reads: pd.DataFrame, rules: RegisterRules = RegisterRules()) -> tuple[pd.DataFrame,
+DEFAULT_RULES = RegisterRules()
+
+def register_intervals(reads: pd.DataFrame, rules: RegisterRules = DEFAULT_RULES) -> tuple[pd.DataFrame,
                                                                                                pd.DataFrame]:
     """``reads`` (meter, ts_utc, register_kwh) -> (intervals: meter, ts_utc, interval_minutes, kwh, quality;
     events: meter, start_utc, end_utc, kind in {reset, implausible_jump}, detail)."""
