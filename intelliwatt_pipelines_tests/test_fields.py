@@ -287,6 +287,7 @@ def test_the_readme_headings_name_the_tables_keys():
 
 
 def test_the_allowed_values_are_what_the_code_writes():
+    from intelliwatt_pipelines import kinds
     from intelliwatt_pipelines.bounds import INTERVAL_LENGTHS
     from intelliwatt_pipelines.cdm.uploads import UPLOAD_SOURCE
     from intelliwatt_pipelines.sources import detect, smt_billing
@@ -295,8 +296,10 @@ def test_the_allowed_values_are_what_the_code_writes():
 
     assert fields.column("usage_interval", "interval_minutes").choices == INTERVAL_LENGTHS
     assert set(fields.column("usage_interval", "source").choices) == set(detect.USAGE_SOURCES.values())
+    # SMT's reads, and 1PWR's registers at local midnights (ingest/registers.py writes their source)
+    registers = {detect.USAGE_SOURCES[k] for k in (kinds.ONEPWR_IOT_JSON, kinds.THUNDERCLOUD_CUSTOMERS_JSON)}
     assert set(fields.column("billing_read", "source").choices) == {smt_billing.SOURCE_DAILY,
-                                                                    smt_billing.SOURCE_MONTHLY}
+                                                                    smt_billing.SOURCE_MONTHLY} | registers
     assert f"`{UNKNOWN_METER}`" in fields.column("usage_interval", "meter").description
     source = fields.column("raw_file", "source").description
     assert all(f"`{s}`" in source for s in (LocalInbox.source, UPLOAD_SOURCE, "sftp:<host>"))

@@ -150,6 +150,8 @@ class SeriesSummary(BaseModel):
     days_incomplete: int
     days_partial: int
     days_gaps: int
+    role: str | None = Field(default=None, description="1PWR: primary, check or backup (check and backup meters "
+                                                       "are left out of the totals); null when no role is registered.")
 
 
 class Summary(BaseModel):

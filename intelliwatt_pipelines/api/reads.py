@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.api.cursors import Cursor, DayCursor
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.render import CSV_HEADER, SeriesColumns, series_csv
+from intelliwatt_pipelines.cdm.meter_roles import roles_of
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, raw_file_coverage, upload, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
@@ -159,15 +160,20 @@ def summary(conn: sa.Connection, esiid: str) -> dict:
         })
     firsts = [s["first_interval"] for s in out if s["first_interval"]]
     lasts = [s["last_interval"] for s in out if s["last_interval"]]
-    consumption = [s for s in out if s["channel"] == "consumption"]
+    roles = {r["meter"]: r["role"] for r in roles_of(conn, esiid)}
+    for s in out:
+        s["role"] = roles.get(s["meter"])
+    # check and backup meters (1PWR) are reported per series but are not what the customer used
+    counted = [s for s in out if s["role"] in (None, "primary")]
+    consumption = [s for s in counted if s["channel"] == "consumption"]
     return {
         "first_interval": min(firsts) if firsts else None,
         "last_interval": max(lasts) if lasts else None,
         "kwh_consumption": sum(s["kwh"] for s in consumption),
-        "kwh_generation": sum(s["kwh"] for s in out if s["channel"] == "generation"),
-        "intervals_real": sum(s["intervals_real"] for s in out),
-        "days_complete": sum(s["days_complete"] for s in consumption or out),
-        "days_incomplete": sum(s["days_incomplete"] for s in consumption or out),
+        "kwh_generation": sum(s["kwh"] for s in counted if s["channel"] == "generation"),
+        "intervals_real": sum(s["intervals_real"] for s in counted),
+        "days_complete": sum(s["days_complete"] for s in consumption or counted),
+        "days_incomplete": sum(s["days_incomplete"] for s in consumption or counted),
         "series": out,
     }
 

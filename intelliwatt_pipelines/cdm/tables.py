@@ -240,3 +240,14 @@ plan_estimate_current = sa.Table(
     *columns("plan_estimate_current", key=("esiid", "rate_plan_id"),
              references={"rate_plan_id": "rate_plan.id", "estimate_id": "plan_estimate.id"}),
 )
+
+# 1PWR markets (§3): cumulative registers as read, one row per meter and instant (the latest delivery wins);
+# usage_interval holds the deltas derived from them (cdm.registers).
+register_read = sa.Table("register_read", metadata,
+                         *columns("register_read", key=("esiid", "meter", "ts_utc"), references=TO_RAW_FILE))
+# Which meters of an account are its primary, check and backup meters: stored as separate meters, so source
+# precedence (within one meter) never merges them; one primary per account.
+meter_role = sa.Table(
+    "meter_role", metadata, *columns("meter_role", key=("esiid", "meter"), references=TO_RAW_FILE),
+    sa.Index("ix_meter_role_meter", "meter"),
+)

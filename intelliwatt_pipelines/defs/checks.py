@@ -12,6 +12,7 @@ import datetime as dt
 import dagster as dg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.meter_roles import check_meter_disagreements, disagreement_table
 from intelliwatt_pipelines.cdm.quality import (
     MAX_READ_DAYS,
     Windows,
@@ -111,5 +112,20 @@ def billing_reads_plausible(context: dg.AssetCheckExecutionContext, warehouse: W
                   **({"implausible": dg.MetadataValue.md(table)} if bad else {})})
 
 
+@dg.asset_check(asset=DAILY_COMPLETENESS, additional_deps=[RAW_FILES], blocking=False,
+                description="1PWR meter roles: on the days this run wrote, each check meter's kWh agrees with its "
+                            "account's primary meter within the reconciliation tolerance "
+                            "(INTELLIWATT_RECONCILE_TOLERANCE_KWH / _PCT).")
+@redacted_errors
+def check_meters_agree(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+                       rules: IngestRulesResource) -> dg.AssetCheckResult:
+    touched = written_in_run(context, warehouse.engine())
+    days, bad = check_meter_disagreements(warehouse.engine(), touched, rules.tolerance())
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"days_compared": days, "days_disagreeing": len(bad),
+                  **({"disagreements": dg.MetadataValue.md(disagreement_table(bad))} if len(bad) else {})})
+
+
 ALL_CHECKS = [usage_intervals_schema, daily_completeness_threshold, billing_reconciliation_mismatches,
-              billing_reads_plausible]
+              billing_reads_plausible, check_meters_agree]

@@ -18,6 +18,7 @@ import hashlib
 
 import dagster as dg
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.cdm import billing, completeness, normalize
 from intelliwatt_pipelines.defs.keys import (
     BILLING_READS,
@@ -27,7 +28,19 @@ from intelliwatt_pipelines.defs.keys import (
     USAGE_INTERVALS,
 )
 from intelliwatt_pipelines.ingest import capture
-from intelliwatt_pipelines.sources import detect, green_button, smt_billing, smt_interval, smt_simple
+from intelliwatt_pipelines.sources import (
+    detect,
+    green_button,
+    koios,
+    onepwr_iot,
+    onepwr_registry,
+    registers,
+    smt_billing,
+    smt_interval,
+    smt_simple,
+    thundercloud,
+    thundercloud_parquet,
+)
 
 # The tags Dagster stores a materialization's provenance in (its event-log format; a test checks them
 # against Dagster's own constants, which are not public API).
@@ -55,6 +68,12 @@ _BUILT_FROM = {
 }
 _BUILT_FROM[DAILY_COMPLETENESS] = _BUILT_FROM[USAGE_INTERVALS] + [("completeness", completeness, "RULES_VERSION")]
 _BUILT_FROM[RECONCILIATION] = [("billing", billing, "RULES_VERSION"), ("normalize", normalize, "RULES_VERSION")]
+# 1PWR's parsers and the register transform, in its markets only: a Texas deployment's versions stay as they
+# were, so its partitions do not all turn "Unsynced" for code it never runs.
+_ONEPWR = [("onepwr_iot", onepwr_iot, "PARSER_VERSION"), ("koios", koios, "PARSER_VERSION"),
+           ("thundercloud", thundercloud, "PARSER_VERSION"), ("thundercloud_parquet", thundercloud_parquet,
+                                                              "PARSER_VERSION"),
+           ("onepwr_registry", onepwr_registry, "PARSER_VERSION"), ("registers", registers, "RULES_VERSION")]
 
 # Each asset's inputs, as its spec declares them (deps).
 INPUTS = {RAW_FILES: [], USAGE_INTERVALS: [RAW_FILES], DAILY_COMPLETENESS: [USAGE_INTERVALS],
@@ -64,7 +83,9 @@ INPUTS = {RAW_FILES: [], USAGE_INTERVALS: [RAW_FILES], DAILY_COMPLETENESS: [USAG
 def code_version(key: dg.AssetKey) -> str:
     """e.g. ``detect=1 smt_interval=1 smt_simple=1 green_button=1 normalize=1`` (read when called,
     so a test can bump a constant and build the definitions again)."""
-    return " ".join(f"{label}={getattr(module, name)}" for label, module, name in _BUILT_FROM[key])
+    built = _BUILT_FROM[key] + (_ONEPWR if markets.active().key != markets.DEFAULT_MARKET and key in
+                                (USAGE_INTERVALS, DAILY_COMPLETENESS, BILLING_READS) else [])
+    return " ".join(f"{label}={getattr(module, name)}" for label, module, name in built)
 
 
 def raw_data_version() -> dg.DataVersion:

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import kinds, markets
+from intelliwatt_pipelines.cdm.meter_roles import meter_accounts
 from intelliwatt_pipelines.cdm.tables import upload
-from intelliwatt_pipelines.esiid import esiid_from_filename
 from intelliwatt_pipelines.ingest.sidecar import SidecarHint, stored_hint
 from intelliwatt_pipelines.sources.detect import meter_from_filename
 
@@ -19,7 +20,7 @@ class Hints:
     esiid: str | None = None
     meter: str | None = None
     fallback_used: bool = False
-    usage_points: dict = field(default_factory=dict)  # Green Button UsagePoint id -> (esiid, meter)
+    usage_points: dict = field(default_factory=dict)  # Green Button UsagePoint id (1Meter id) -> (esiid, meter)
     sidecar_error: str | None = None
 
 
@@ -34,7 +35,9 @@ def file_hints(conn: sa.Connection, row, fallback_esiid: str | None = None) -> H
                                             up.binds_hints.is_(True))
         .order_by(up.id.desc()).limit(1)).first()
     side = stored_hint(conn, [row.id, row.parent_id or row.id]) or SidecarHint()
-    esiid = (given and given.esiid) or side.esiid or esiid_from_filename(row.filename)
+    esiid = (given and given.esiid) or side.esiid or markets.active().id_in_text(row.filename)
     meter = (given and given.meter) or side.meter or meter_from_filename(row.filename)
+    # 1Meter batches name only meters: the meter registry (meter_role) says whose they are
+    points = meter_accounts(conn) if row.kind == kinds.ONEPWR_IOT_JSON else side.usage_points
     return Hints(esiid or fallback_esiid, meter, fallback_used=not esiid and bool(fallback_esiid),
-                 usage_points=side.usage_points, sidecar_error=side.error)
+                 usage_points=points, sidecar_error=side.error)

@@ -62,6 +62,7 @@ class _Tally:
     """What the chunks' parses add up to, beyond the counts kept on the outcome."""
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # reported on the raw file whether or not a row is invalid
     fallback_seen: bool = False  # rows were given the development fallback ESIID
 
 
@@ -82,6 +83,7 @@ def write_chunks(engine: sa.Engine, row, hints: Hints, chunks: Iterator[Chunk], 
                     write_chunk(conn, row, chunk, written, tolerance, precedence)
             _refuse_if_bad(outcome, tally, max_invalid_fraction)  # also a stream that gave no chunk
             written.finish(conn, row.id, outcome)
+            tally.notes += written.notes
             _finish(conn, outcome, tally, run_id)
         return outcome
     except ParseError as exc:
@@ -116,6 +118,7 @@ def _count(chunk: Chunk, outcome: FileOutcome, tally: _Tally, hints: Hints) -> N
     outcome.rows_skipped += parsed.rows_skipped
     outcome.unmapped += getattr(parsed, "unmapped", [])
     tally.problems += parsed.problems
+    tally.notes += parsed.notes
     tally.fallback_seen = tally.fallback_seen or (hints.fallback_used and hints.esiid in set(parsed.frame["esiid"]))
 
 
@@ -136,6 +139,7 @@ def _finish(conn: sa.Connection, outcome: FileOutcome, tally: _Tally, run_id: st
     notes = []
     if outcome.rows_invalid:  # tolerated by the setting, but still reported
         notes.append(f"{outcome.rows_invalid} invalid rows tolerated; " + "; ".join(tally.problems))
+    notes += tally.notes
     if outcome.unmapped:
         notes.append(f"unmapped columns: {outcome.unmapped}")
     if tally.fallback_seen:

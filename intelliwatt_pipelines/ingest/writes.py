@@ -16,10 +16,13 @@ from intelliwatt_pipelines.cdm.coverage import coverage_of, previous_spans, writ
 from intelliwatt_pipelines.cdm.intervals import upsert_intervals
 from intelliwatt_pipelines.cdm.locks import lock_homes
 from intelliwatt_pipelines.cdm.meter_info import store_meter_info
+from intelliwatt_pipelines.cdm.meter_roles import store_meter_roles
 from intelliwatt_pipelines.cdm.normalize import touched_days
 from intelliwatt_pipelines.cdm.precedence import Precedence
+from intelliwatt_pipelines.ingest.registers import derived
 from intelliwatt_pipelines.sources import ParsedIntervals
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
+from intelliwatt_pipelines.sources.frames import ParsedMeterRoles, ParsedRegisterReads
 from intelliwatt_pipelines.sources.smt_billing import ParsedBillingReads
 from intelliwatt_pipelines.sources.smt_meter_info import ParsedMeterInfo
 
@@ -29,7 +32,7 @@ class Chunk:
     """A parsed part of a raw file (or all of it) and its canonical frame: intervals with their
     placeholders, or billing reads as parsed."""
 
-    parsed: ParsedIntervals | ParsedBillingReads | ParsedMeterInfo
+    parsed: ParsedIntervals | ParsedBillingReads | ParsedMeterInfo | ParsedRegisterReads | ParsedMeterRoles
     frame: pd.DataFrame
 
 
@@ -44,6 +47,7 @@ class Written:
     completeness: list[pd.DataFrame] = field(default_factory=list)
     reconciliation: list[pd.DataFrame] = field(default_factory=list)
     reads: list[pd.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # found while writing (register resets, rejected jumps)
 
     def finish(self, conn: sa.Connection, raw_file_id: int, outcome) -> None:
         """Record the file's interval coverage and put what was written on its ``FileOutcome``
@@ -67,6 +71,17 @@ def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolera
                 precedence: Precedence) -> None:
     if isinstance(chunk.parsed, ParsedBillingReads):
         _write_reads(conn, row, chunk.parsed, written, tolerance)
+    elif isinstance(chunk.parsed, ParsedRegisterReads):  # 1PWR registers: stored, then their deltas
+        lock_homes(conn, chunk.parsed.frame["esiid"].unique())
+        found = derived(conn, chunk.parsed, row.id)
+        written.notes += found.problems
+        _write_intervals(conn, row, Chunk(found.intervals, found.frame), written, tolerance, precedence,
+                         source=chunk.parsed.source)
+        if not found.reads.frame.empty:
+            _write_reads(conn, row, found.reads, written, tolerance)
+    elif isinstance(chunk.parsed, ParsedMeterRoles):  # the 1PWR meter registry: roles, no readings
+        written.rows += store_meter_roles(conn, chunk.parsed.frame, raw_file_id=row.id,
+                                          now=dt.datetime.now(dt.timezone.utc))
     elif isinstance(chunk.parsed, ParsedMeterInfo):  # meters (smt_meter_info): no readings, nothing derived
         written.rows += store_meter_info(conn, chunk.parsed.rows(), raw_file_id=row.id,
                                          now=dt.datetime.now(dt.timezone.utc))
@@ -75,11 +90,11 @@ def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolera
 
 
 def _write_intervals(conn: sa.Connection, row, chunk: Chunk, written: Written, tolerance: Tolerance,
-                     precedence: Precedence) -> None:
+                     precedence: Precedence, source: str | None = None) -> None:
     frame = chunk.frame
     lock_homes(conn, frame["esiid"].unique())  # before reading what is stored: see cdm/locks.py
     previous = previous_spans(conn, frame)
-    rows = upsert_intervals(conn, frame, source=USAGE_SOURCES[chunk.parsed.kind], raw_file_id=row.id,
+    rows = upsert_intervals(conn, frame, source=source or USAGE_SOURCES[chunk.parsed.kind], raw_file_id=row.id,
                             precedence=precedence)
     days = touched_days(frame)
     written.rows += rows

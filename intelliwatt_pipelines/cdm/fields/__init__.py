@@ -22,6 +22,7 @@ from intelliwatt_pipelines.cdm.fields.intake import (
     UPLOAD,
     UPLOAD_ESIID,
 )
+from intelliwatt_pipelines.cdm.fields.meters import METER_ROLE, REGISTER_READ
 from intelliwatt_pipelines.cdm.fields.plans import (
     PLAN_ESTIMATE,
     PLAN_ESTIMATE_CURRENT,
@@ -83,6 +84,8 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "rate_plan": RATE_PLAN,
     "plan_estimate": PLAN_ESTIMATE,
     "plan_estimate_current": PLAN_ESTIMATE_CURRENT,
+    "register_read": REGISTER_READ,
+    "meter_role": METER_ROLE,
 }
 
 

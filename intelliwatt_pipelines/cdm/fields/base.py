@@ -71,14 +71,15 @@ def values(*names) -> dict:
     return dict.fromkeys(names, "")
 
 
-ESIID_PATTERN = Pattern(ESIID_RE, "17 or 22 digits")
+ESIID_PATTERN = Pattern(ESIID_RE, "17 or 22 digits (Texas; 1PWR markets: account number `NNNNSSS`)")
 METER_PATTERN = Pattern(bounds.METER_RE, "1-40 letters, digits, `.`, `_` or `-`")
 CHANNELS = {"consumption": "energy from the grid", "generation": "surplus sent to the grid"}
 INTERVAL_LENGTHS = bounds.INTERVAL_LENGTHS
 
-ESIID = Field("esiid", "varchar(22)", "ESI ID of the premise, as delivered", pattern=ESIID_PATTERN)
+ESIID = Field("esiid", "varchar(22)", "ESI ID of the premise (1PWR markets: the account number), as delivered",
+              pattern=ESIID_PATTERN)
 METER = Field("meter", "varchar(40)", "meter number; `unknown` when the file gives none", pattern=METER_PATTERN)
 CHANNEL = Field("channel", "varchar(16)", "energy direction", allowed=CHANNELS)
 RAW_FILE_ID = Field("raw_file_id", "id", "the raw file")
-FIRST_DAY = Field("first_local_date", "date", f"first day ({bounds.CENTRAL_TZ})")
-LAST_DAY = Field("last_local_date", "date", f"last day ({bounds.CENTRAL_TZ})")
+FIRST_DAY = Field("first_local_date", "date", f"first day ({bounds.CENTRAL_TZ} or the market's zone)")
+LAST_DAY = Field("last_local_date", "date", f"last day ({bounds.CENTRAL_TZ} or the market's zone)")

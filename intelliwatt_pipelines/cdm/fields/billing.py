@@ -13,7 +13,8 @@ from intelliwatt_pipelines.cdm.fields.base import (
     Field,
 )
 
-BILLING_SOURCES = {"smt_daily_csv": "DailyMeterUsage CSV", "smt_monthly_api": "energy-data JSON"}
+BILLING_SOURCES = {"smt_daily_csv": "DailyMeterUsage CSV", "smt_monthly_api": "energy-data JSON",
+                   "onepwr_iot": "1Meter register at local midnights", "thundercloud": "ThunderCloud register at local midnights"}
 BILLING_QUALITIES = {"actual": "", "estimated": ""}
 RECONCILIATION_STATUSES = {
     "match": "", "mismatch": "the difference is larger than `tolerance_kwh`",
@@ -22,9 +23,9 @@ RECONCILIATION_STATUSES = {
 
 # The natural key of a read: ESIID, meter, channel, read period and source. The period is
 # [read_start, read_end) in UTC, local midnights at both ends.
-READ_START = Field("read_start", "timestamptz", f"start of the read period (UTC; a midnight in {bounds.CENTRAL_TZ})")
+READ_START = Field("read_start", "timestamptz", f"start of the read period (UTC; a midnight in {bounds.CENTRAL_TZ} or the market's zone)")
 READ_END = Field("read_end", "timestamptz",
-                 f"end of the read period, exclusive (UTC; a midnight in {bounds.CENTRAL_TZ})")
+                 f"end of the read period, exclusive (UTC; a midnight in {bounds.CENTRAL_TZ} or the market's zone)")
 BILLING_SOURCE = Field("source", "varchar(40)", "how the read was delivered", allowed=BILLING_SOURCES)
 
 BILLING_READ = (
@@ -51,8 +52,8 @@ BILLING_READ = (
 BILLING_READ_COVERAGE = (
     RAW_FILE_ID.but(description="the raw file holding reads of the ESIID"),
     ESIID.but(description="ESI ID"),
-    FIRST_DAY.but(description=f"first day ({bounds.CENTRAL_TZ}) its reads of the ESIID end on"),
-    LAST_DAY.but(description=f"last day ({bounds.CENTRAL_TZ}) its reads of the ESIID end on"),
+    FIRST_DAY.but(description=f"first day ({bounds.CENTRAL_TZ} or the market's zone) its reads of the ESIID end on"),
+    LAST_DAY.but(description=f"last day ({bounds.CENTRAL_TZ} or the market's zone) its reads of the ESIID end on"),
     Field("reads", "integer", "its reads of the ESIID", unit="reads", ge=0),
 )
 
@@ -63,7 +64,7 @@ BILLING_RECONCILIATION = (
     READ_START,
     READ_END,
     BILLING_SOURCE.but(description="source of the billing read"),
-    Field("local_date", "date", f"day ({bounds.CENTRAL_TZ}) the read period ends on (its last day): the "
+    Field("local_date", "date", f"day ({bounds.CENTRAL_TZ} or the market's zone) the read period ends on (its last day): the "
           "partition day"),
     Field("billing_kwh", "float", "`kwh_total` of the billing read", unit="kWh"),
     Field("interval_kwh", "float", "kWh of the real (actual or estimated) intervals in the same window", unit="kWh"),

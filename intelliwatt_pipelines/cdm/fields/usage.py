@@ -19,12 +19,22 @@ from intelliwatt_pipelines.cdm.fields.plans import EFL_TEXT_KIND, RATE_PLAN_JSON
 from intelliwatt_pipelines.cdm.fields.reference import WATTBUY_ANSWER_KIND, WATTBUY_ERROR_KIND
 from intelliwatt_pipelines.cdm.fields.vendor import SMT_API_ANSWER_KIND, SMT_API_ERROR_KIND, SMT_API_SOURCE
 
+# raw_file.kind of a Koios or ThunderCloud answer that is not 2xx (source koios or thundercloud): never taken
+# for the usage file its body may look like (a JSON 429 detected as an SMT file, say).
+ONEPWR_API_ERROR_KIND = "onepwr_api_error"
+
 KINDS = {
     kinds.SMT_INTERVAL: "SMT interval CSV", kinds.SMT_INTERVAL_SIMPLE: "esiid, meter, start date/time, kWh CSV",
     kinds.USAGE_TIMESTAMP_KWH: "UTC timestamp, kWh CSV", kinds.GREEN_BUTTON: "ESPI XML",
     kinds.SMT_DAILY_READ: "SMT daily meter reads CSV", kinds.SMT_MONTHLY_JSON: "SMT monthly energy-data JSON",
     kinds.SMT_INTERVAL_JSON: "SMT API interval JSON",
     kinds.SMT_METER_INFO_CSV: "SMT meter info CSV (SFTP)",
+    kinds.ONEPWR_IOT_JSON: "1PWR 1Meter readings, a JSON array (S3 backup records or pushed `MeterReading`s)",
+    kinds.KOIOS_HISTORICAL_JSON: "a SparkMeter Koios historical-data page (hourly kWh)",
+    kinds.THUNDERCLOUD_CUSTOMERS_JSON: "a ThunderCloud customers snapshot (cumulative registers)",
+    kinds.THUNDERCLOUD_HISTORY_PARQUET: "a ThunderCloud daily history parquet file (interval kWh or registers)",
+    kinds.ONEPWR_METER_REGISTRY: "1PWR meter registry CSV: account_number, meter_id, role",
+    ONEPWR_API_ERROR_KIND: "a Koios or ThunderCloud answer that is not 2xx (its status in `error`)",
     SMT_API_ERROR_KIND: "an SMT API answer that is not 2xx (its status in `error`)",
     SMT_API_ANSWER_KIND: "an SMT API answer about agreements, subscriptions, backfill requests or meters",
     WATTBUY_ANSWER_KIND: "a WattBuy answer (2xx; an empty or non-JSON one kept inside a wrapper JSON)",
@@ -36,7 +46,11 @@ RAW_STATUSES = {"received": "captured, not yet processed", "normalized": "its ro
                 "failed": "", "quarantined": "an unsafe or unreadable package"}
 QUALITIES = {"actual": "", "estimated": "", "filled": "zero placeholder for a missing slot"}
 # The vendor source written on intervals: which value a slot keeps when several deliver it (precedence).
-USAGE_SOURCES = {"smt": "SMT interval CSVs", "csv": "UTC timestamp, kWh CSVs", "green_button": "Green Button XML"}
+USAGE_SOURCES = {"smt": "SMT interval CSVs", "csv": "UTC timestamp, kWh CSVs", "green_button": "Green Button XML",
+                 "koios": "SparkMeter Koios hourly kWh (1PWR)",
+                 "onepwr_iot": "1PWR 1Meter registers, as deltas (`register_read`)",
+                 "thundercloud": "SparkMeter ThunderCloud registers, as deltas (`register_read`), and its history "
+                                 "files' interval kWh"}
 DAY_STATUSES = {"complete": "", "partial": "only cut by the first or last delivered interval of the series",
                 "gaps": "missing slots inside the delivered range, including days with no reading at all"}
 
@@ -47,7 +61,8 @@ RAW_FILE = (
     Field("filename", "text", "name the file arrived under; a package member's is `<package>!<member>`"),
     Field("source", "varchar(40)", "how it arrived: `inbox` (the inbox folder, also via `intelliwatt ingest`), "
           f"`sftp:<host>` (SMT's SFTP delivery), `upload` (the API), `{SMT_API_SOURCE}` (an answer of SMT's REST "
-          "API, whatever its status), `wattbuy` (a WattBuy answer), `ercot` (an ERCOT extract) or `plans` (a curated plan or EFL text); a file unpacked from a "
+          "API, whatever its status), `wattbuy` (a WattBuy answer), `ercot` (an ERCOT extract), `plans` (a curated plan or EFL text), "
+          "`koios` / `thundercloud` (a SparkMeter answer) or `onepwr_iot` (a sealed hour of pushed 1Meter readings); a file unpacked from a "
           "package has the package's"),
     Field("kind", "varchar(40)", "format detected from its first bytes and name", allowed=KINDS),
     Field("size_bytes", "bigint", "size of the raw bytes", unit="bytes", ge=0),
@@ -89,11 +104,11 @@ DAILY_COMPLETENESS = (
     ESIID.but(description="ESI ID"),
     METER.but(description="meter number or `unknown`"),
     CHANNEL,
-    Field("local_date", "date", f"day in {bounds.CENTRAL_TZ}"),
+    Field("local_date", "date", f"day in {bounds.CENTRAL_TZ} or the market's zone"),
     Field("interval_minutes", "smallint", "interval length the day is counted in (its shortest)", unit="minutes",
           allowed=values(*INTERVAL_LENGTHS)),
     Field("expected_intervals", "integer", "intervals in that local day: 96, 92 on spring-forward, 100 on "
-          "fall-back (at 15 minutes)", unit="intervals", ge=0),
+          "fall-back (at 15 minutes; 1PWR markets have no DST: always 96, or 24 hourly)", unit="intervals", ge=0),
     Field("actual_intervals", "integer", "intervals with a real reading (actual or estimated); a longer reading "
           "on a day of mixed lengths counts as the intervals it covers", unit="intervals", ge=0),
     Field("estimated_intervals", "integer", "of those, estimated", unit="intervals", ge=0),
@@ -109,7 +124,7 @@ RAW_FILE_COVERAGE = (
     ESIID.but(description="ESI ID"),
     METER.but(description="meter number or `unknown`"),
     CHANNEL,
-    FIRST_DAY.but(description=f"first day ({bounds.CENTRAL_TZ}) of its intervals of the series"),
-    LAST_DAY.but(description=f"last day ({bounds.CENTRAL_TZ}) of its intervals of the series"),
+    FIRST_DAY.but(description=f"first day ({bounds.CENTRAL_TZ} or the market's zone) of its intervals of the series"),
+    LAST_DAY.but(description=f"last day ({bounds.CENTRAL_TZ} or the market's zone) of its intervals of the series"),
     Field("intervals", "integer", "its intervals of the series", unit="intervals", ge=0),
 )
