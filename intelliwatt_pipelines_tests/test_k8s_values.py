@@ -24,6 +24,9 @@ SETTINGS_SECRET = "intelliwatt-env"
 EXPECTED_LIMITS = sorted([
     ("intelliwatt/esiid", json.dumps({"applyLimitPerUniqueValue": True}), 1),
     ("intelliwatt/vendor-api", json.dumps("smt"), 1),
+    # one Koios and one ThunderCloud run at a time (defs/onepwr.py tags them)
+    ("intelliwatt/vendor-api", json.dumps("koios"), 1),
+    ("intelliwatt/vendor-api", json.dumps("thundercloud"), 1),
     ("dagster/backfill", json.dumps(None), 4),
 ])
 

@@ -1,5 +1,5 @@
-"""Settings of the vendor APIs (Smart Meter Texas, vendor-apis.md §2.1) and the feature flags (§2.4):
-every vendor feature is behind an ``INTELLIWATT_FLAG_*`` flag, off by default, except the file ingest
+"""Settings of the vendor APIs (Smart Meter Texas, vendor-apis.md §2.1; 1PWR's SparkMeter, §3.1) and the
+feature flags (§2.4): every vendor feature is behind an ``INTELLIWATT_FLAG_*`` flag, off by default, except the file ingest
 that already exists (SMT files, Green Button).
 """
 
@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from intelliwatt_pipelines.config.core import SETTINGS_CONFIG, CoreSettings, setting
-from intelliwatt_pipelines.config.values import BaseUrl, Count, Expects, Flag, Fraction, Home, UnderHome
+from intelliwatt_pipelines.config.values import BaseUrl, Count, Expects, Flag, Fraction, Home, Names, UnderHome
 
 # flag field -> what it turns on (the flags endpoint and the README say these)
 FLAGS = {
@@ -24,6 +24,9 @@ FLAGS = {
     "flag_wattbuy": "WattBuy: ESIID lookup by address and retail offers (jobs, asset and the nightly schedule)",
     "flag_plan_analyzer": "Plan analyzer: the automation sensor that keeps monthly_usage_buckets, rate_plans and "
                           "plan_estimates current (the assets, their job and the routes exist regardless)",
+    "flag_koios": "1PWR: SparkMeter Koios v2 historical pulls (`koios_history_job`)",
+    "flag_thundercloud": "1PWR: on-site SparkMeter ThunderCloud snapshots and history files "
+                         "(`thundercloud_snapshot_job` and its 15-minute schedule)",
 }
 ESTIMATE_MODES = ("DEFAULT", "INDEXED_EFL_ANCHOR_APPROX")
 
@@ -40,6 +43,8 @@ class VendorSettings(CoreSettings):
     flag_ercot: Flag = setting(False, FLAGS["flag_ercot"])
     flag_wattbuy: Flag = setting(False, FLAGS["flag_wattbuy"])
     flag_plan_analyzer: Flag = setting(False, FLAGS["flag_plan_analyzer"])
+    flag_koios: Flag = setting(False, FLAGS["flag_koios"])
+    flag_thundercloud: Flag = setting(False, FLAGS["flag_thundercloud"])
     # Smart Meter Texas REST API (vendors/smt; vendor-apis.md §2.1).
     smt_api_base_url: BaseUrl = setting("https://services.smartmetertexas.net",
                                          "SMT API base URL (UAT: `https://uatservices.smartmetertexas.net`)")
@@ -82,3 +87,22 @@ class VendorSettings(CoreSettings):
     plan_estimate_mode: Annotated[Literal[ESTIMATE_MODES], Expects("DEFAULT or INDEXED_EFL_ANCHOR_APPROX")] = setting(
         "DEFAULT", "`INDEXED_EFL_ANCHOR_APPROX` prices indexed and variable plans from their EFL averages "
                    "(APPROXIMATE, LOW confidence); `DEFAULT` leaves them NOT_COMPUTABLE")
+    # 1PWR meters (vendor-apis.md §3.1 2-4): SparkMeter's Koios v2 cloud and an on-site ThunderCloud.
+    koios_base_url: BaseUrl = setting("https://www.sparkmeter.cloud", "SparkMeter Koios base URL (`/api/v2` is "
+                                                                      "added)")
+    koios_api_key: str = setting("", "Koios API key, sent as `X-API-KEY` (secret; Dagster reads it as an `EnvVar`)",
+                                 secret=True)
+    koios_api_secret: str = setting("", "Koios API secret, sent as `X-API-SECRET` (secret)", secret=True)
+    koios_org_id: str = setting("", "Koios organization id of the sites named without one")
+    koios_site_ids: Names = setting("", "Koios site ids to pull, each `<site id>` (in `INTELLIWATT_KOIOS_ORG_ID`) "
+                                        "or `<org id>:<site id>`")
+    koios_daily_budget: Count = setting(30_000, "requests one Koios organization may get per UTC day (Koios' "
+                                                "limit is 30,000)")
+    koios_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
+        30.0, "seconds one Koios request may take")
+    thundercloud_base_url: BaseUrl = setting("", "the on-site ThunderCloud, e.g. `https://tc.example.org`",
+                                             shown="empty (ThunderCloud not configured)")
+    thundercloud_token: str = setting("", "ThunderCloud token, sent as `Authentication-Token` (secret)",
+                                      secret=True)
+    thundercloud_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = setting(
+        60.0, "seconds one ThunderCloud request may take")

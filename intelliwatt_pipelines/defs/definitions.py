@@ -17,6 +17,7 @@ from intelliwatt_pipelines.defs.checks import (
 )
 from intelliwatt_pipelines.defs.ercot import build_ercot_defs
 from intelliwatt_pipelines.defs.from_raw import build_billing_asset, build_usage_asset
+from intelliwatt_pipelines.defs.iot_spool import build_iot_spool_sensor
 from intelliwatt_pipelines.defs.keys import (
     BILLING_READS,
     DAILY_COMPLETENESS,
@@ -25,6 +26,7 @@ from intelliwatt_pipelines.defs.keys import (
     USAGE_INTERVALS,
 )
 from intelliwatt_pipelines.defs.logs import console_logger
+from intelliwatt_pipelines.defs.onepwr import build_onepwr_defs
 from intelliwatt_pipelines.defs.partitions import day_partitions, partition_start
 from intelliwatt_pipelines.defs.plans import build_plan_defs
 from intelliwatt_pipelines.defs.raw_files import INBOX_SOURCE, SFTP_SOURCE, build_raw_files_asset
@@ -86,11 +88,13 @@ def api_links(settings: Settings) -> dict:
 
 
 def _delivery_sensors(settings: Settings, ingest_job) -> list[dg.SensorDefinition]:
-    """The inbox, SFTP and upload sensors: running unless INTELLIWATT_FLAG_SMT is off (SFTP also needs a host)."""
+    """The inbox, SFTP and upload sensors: running unless INTELLIWATT_FLAG_SMT is off (SFTP also needs a host);
+    the IoT spool's, running when INTELLIWATT_IOT_KEY is set."""
     on, off = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
     return [build_inbox_sensor(ingest_job, INBOX_SOURCE, on if settings.flag_smt else off),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, on if settings.flag_smt and settings.sftp_host else off),
-            build_upload_sensor(ingest_job, settings.inbox_batch_files, on if settings.flag_smt else off)]
+            build_upload_sensor(ingest_job, settings.inbox_batch_files, on if settings.flag_smt else off),
+            build_iot_spool_sensor(ingest_job, settings)]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
@@ -130,10 +134,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
 
 def _reference_defs(settings: Settings) -> dict:
-    """The reference-data definitions (WattBuy, ERCOT, tariffs), the plan analyzer and the warehouse's
-    partition upkeep, each module's lists joined."""
+    """The reference-data definitions (WattBuy, ERCOT, tariffs), the plan analyzer, the warehouse's
+    partition upkeep and 1PWR's SparkMeter pulls, each module's lists joined."""
     parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings),
-             build_plan_defs(settings), build_partition_defs(settings)]
+             build_plan_defs(settings), build_partition_defs(settings), build_onepwr_defs(settings)]
     return {key: ({k: v for part in parts for k, v in part[key].items()} if key == "resources"
                   else [item for part in parts for item in part[key]])
             for key in ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")}
