@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
 from intelliwatt_pipelines.cdm.fields.usage import ONEPWR_API_ERROR_KIND
-from intelliwatt_pipelines.cdm.tables import raw_file, register_read, usage_interval
+from intelliwatt_pipelines.cdm.tables import raw_file, register_read, usage_interval, vendor_request_count
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.defs.onepwr import (
     KoiosResource,
@@ -137,11 +137,11 @@ def lesotho(monkeypatch):
     monkeypatch.setenv("INTELLIWATT_THUNDERCLOUD_TOKEN", TOKEN)
 
 
-def koios_resources(warehouse_url, tmp_path) -> dict:
+def koios_resources(warehouse_url, tmp_path, daily_budget: int = 30_000) -> dict:
     # Key and secret as EnvVars, as onepwr_resources builds them from the settings.
     koios = MockedKoios(enabled=True, api_key=dg.EnvVar("INTELLIWATT_KOIOS_API_KEY"),
                         api_secret=dg.EnvVar("INTELLIWATT_KOIOS_API_SECRET"), org_id=LS,
-                        site_ids=[KET, LSB, f"{BN}:{GBO}", f"{BN}:{SAM}"])
+                        site_ids=[KET, LSB, f"{BN}:{GBO}", f"{BN}:{SAM}"], daily_budget=daily_budget)
     return {"koios": koios, **common(warehouse_url, tmp_path)}
 
 
@@ -175,15 +175,13 @@ def test_koios_pages_are_raw_files_and_a_429_stops_only_its_organization(warehou
     assert f"Koios org {BN}: rate_limited" in "".join(events)
     assert not any(KEY in e or SECRET in e or "0005KET" in e for e in events)  # no secret, no account number
 
-    if parsers_wired(fake.served[0], files[0].filename):
-        assert result.success, result.all_node_events
-        intervals = rows(warehouse_url, usage_interval, usage_interval.c.source == "koios")
-        assert len(intervals) == 96 and {i.interval_minutes for i in intervals} == {60}
-        assert {i.raw_file_id for i in intervals} == {f.id for f in files[:3]}
-        assert [f.status for f in files] == ["normalized"] * 3 + ["failed"]  # a 429 is kept, not parsed
-        assert meta["rows_written"] == 96
-    else:  # until then the pages' rows cannot land, and the run says so; their bytes are kept all the same
-        assert not result.success and meta["normalize_failures"] == 3
+    assert parsers_wired(fake.served[0], files[0].filename)
+    assert result.success, result.all_node_events
+    intervals = rows(warehouse_url, usage_interval, usage_interval.c.source == "koios")
+    assert len(intervals) == 96 and {i.interval_minutes for i in intervals} == {60}
+    assert {i.raw_file_id for i in intervals} == {f.id for f in files[:3]}
+    assert [f.status for f in files] == ["normalized"] * 3 + ["failed"]  # a 429 is kept, not parsed
+    assert meta["rows_written"] == 96
 
     # The 429's JSON body would pass for an SMT file; it is an error answer, its status in `error`.
     assert (files[3].kind, files[3].status, files[3].error) == (ONEPWR_API_ERROR_KIND, "failed", "HTTP 429 from Koios")
@@ -192,6 +190,22 @@ def test_koios_pages_are_raw_files_and_a_429_stops_only_its_organization(warehou
     FAKES["koios"] = FakeKoios()
     again, _ = run(koios_history_job, koios_resources(warehouse_url, tmp_path), instance, KOIOS_CONFIG)
     assert len(rows(warehouse_url, raw_file)) == 4 and metadata(again)["new_raw_files"] == 0
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
+def test_the_daily_budget_holds_over_every_run_of_the_day(warehouse_url, tmp_path, instance, lesotho):
+    resources = koios_resources(warehouse_url, tmp_path, daily_budget=3)
+    FAKES["koios"] = FakeKoios()
+    first, _ = run(koios_history_job, resources, instance, KOIOS_CONFIG)
+    assert metadata(first)["outcomes"] == {LS: "done", BN: "rate_limited"}  # LS: 3 requests, BN: 1
+    FAKES["koios"] = fake = FakeKoios()
+    second, _ = run(koios_history_job, resources, instance, KOIOS_CONFIG)
+    # the same UTC day: LS has spent its 3, so nothing is asked for it; BN has 2 left and asks again
+    assert metadata(second)["outcomes"] == {LS: "budget_exhausted", BN: "rate_limited"}
+    assert [s["site"] for s in fake.sent] == [GBO]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert {(r.organization, r.utc_day, r.requests) for r in rows(warehouse_url, vendor_request_count)} == {
+        (LS, today, 3), (BN, today, 2)}
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)

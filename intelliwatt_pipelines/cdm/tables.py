@@ -251,3 +251,6 @@ meter_role = sa.Table(
     "meter_role", metadata, *columns("meter_role", key=("esiid", "meter"), references=TO_RAW_FILE),
     sa.Index("ix_meter_role_meter", "meter"),
 )
+# Requests per vendor organization and UTC day, over every run: Koios allows 30,000 per organization per day.
+vendor_request_count = sa.Table("vendor_request_count", metadata,
+                                *columns("vendor_request_count", key=("vendor", "organization", "utc_day")))

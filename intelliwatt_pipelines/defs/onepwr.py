@@ -10,6 +10,7 @@ import os
 import dagster as dg
 import httpx
 
+from intelliwatt_pipelines.cdm.request_counts import add_requests, used_on
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.defs.logs import redacted_errors
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
@@ -56,7 +57,7 @@ class KoiosResource(dg.ConfigurableResource):
             raise dg.Failure(f"Koios disabled by {KOIOS_FLAG} (set it to true)")
         if not (self.api_key and self.api_secret):
             raise dg.Failure(f"Koios needs {KOIOS_KEY_ENV} and {KOIOS_SECRET_ENV}")
-        # A budget per run: Koios' limit is per organization per UTC day (see the module's open point).
+        # Koios' limit is per organization per UTC day: the op loads what earlier runs used (cdm.request_counts).
         return KoiosClient(self.api_key, self.api_secret, base_url=self.base_url.rstrip("/") + "/api/v2",
                            timeout_s=self.timeout_s, transport=transport, budget=Budget(per_day=self.daily_budget))
 
@@ -122,6 +123,9 @@ def koios_history_pulled(context: dg.OpExecutionContext, config: KoiosHistoryCon
         raise dg.Failure(description=f"bad config: {exc}") from None
     client = koios.client()  # a flag that is off fails before anything else
     keeper = _keeper(context, warehouse, raw_store, rules, pull.KOIOS_SOURCE)
+    engine = warehouse.engine()
+    client.budget.used.update(used_on(engine, pull.KOIOS_SOURCE, dt.datetime.now(dt.timezone.utc).date()))
+    before = dict(client.budget.used)
     try:
         sites = koios.sites()
         if not sites:
@@ -129,6 +133,7 @@ def koios_history_pulled(context: dg.OpExecutionContext, config: KoiosHistoryCon
         reports = pull.pull_koios(keeper, client, sites, first, last, log=context.log.info)
     finally:
         client.close()
+        add_requests(engine, pull.KOIOS_SOURCE, {k: n - before.get(k, 0) for k, n in client.budget.used.items()})
     outcomes = {org: r.stopped for org, r in reports.items()}
     for org, stopped in outcomes.items():
         (context.log.info if stopped == "done" else context.log.warning)(f"Koios org {org}: {stopped}")

@@ -22,7 +22,7 @@ from intelliwatt_pipelines.cdm.fields.intake import (
     UPLOAD,
     UPLOAD_ESIID,
 )
-from intelliwatt_pipelines.cdm.fields.meters import METER_ROLE, REGISTER_READ
+from intelliwatt_pipelines.cdm.fields.meters import METER_ROLE, REGISTER_READ, VENDOR_REQUEST_COUNT
 from intelliwatt_pipelines.cdm.fields.plans import (
     PLAN_ESTIMATE,
     PLAN_ESTIMATE_CURRENT,
@@ -86,6 +86,7 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "plan_estimate_current": PLAN_ESTIMATE_CURRENT,
     "register_read": REGISTER_READ,
     "meter_role": METER_ROLE,
+    "vendor_request_count": VENDOR_REQUEST_COUNT,
 }
 
 

@@ -1,6 +1,7 @@
-"""Columns of the register and meter-role tables (1PWR markets, vendor-apis.md §3): register_read (cumulative
-kWh registers as delivered, the input of the register -> interval transform) and meter_role (which meters of
-an account are its primary, check and backup meters)."""
+"""Columns of the 1PWR tables (vendor-apis.md §3): register_read (cumulative kWh registers as delivered, the
+input of the register -> interval transform), meter_role (which meters of an account are its primary, check
+and backup meters) and vendor_request_count (requests per vendor organization and UTC day, for Koios'
+daily budget)."""
 
 from __future__ import annotations
 
@@ -26,4 +27,11 @@ METER_ROLE = (
     Field("role", "varchar(10)", "what the meter is for", allowed=ROLES, sql_check=True),
     RAW_FILE_ID.but(description="the meter registry file that set the role"),
     Field("updated_at", "timestamptz", "when the role was last set"),
+)
+
+VENDOR_REQUEST_COUNT = (
+    Field("vendor", "varchar(16)", "whose API (`koios`)"),
+    Field("organization", "varchar(64)", "the vendor's organization id the requests were made for"),
+    Field("utc_day", "date", "the UTC day the vendor counts them in"),
+    Field("requests", "integer", "requests made that day, over every run", unit="requests", ge=0),
 )
