@@ -13,9 +13,16 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from intelliwatt_pipelines.api import create_app
-from intelliwatt_pipelines.cdm.tables import billing_read, daily_completeness, meter_role, raw_file, register_read
+from intelliwatt_pipelines.cdm.tables import (
+    billing_read,
+    daily_completeness,
+    meter_role,
+    raw_file,
+    register_read,
+    usage_interval,
+)
 from intelliwatt_pipelines.cdm.warehouse import create_engine
-from intelliwatt_pipelines.defs.definitions import build_defs
+from intelliwatt_pipelines.defs.definitions import REBUILD_HOMES_JOB, build_defs
 from intelliwatt_pipelines_tests.conftest import DATA
 from intelliwatt_pipelines_tests.test_dagster import check_results, run_ingest, sensor_tick
 
@@ -123,3 +130,30 @@ def test_a_check_meter_that_disagrees_with_the_primary_fails_the_daily_check(les
     assert check.metadata["days_disagreeing"].value == 1
     table = check.metadata["disagreements"].value
     assert ACCOUNT not in table and "0.28" in table and CHECK in table  # accounts masked, meters named
+
+
+def test_a_1pwr_home_rebuilds_from_its_raw_files(lesotho, instance):
+    """rebuild_homes_job (what `intelliwatt backfill --esiid 0005MAK` runs) gives back what ingest wrote,
+    register-derived intervals and daily reads included, after the rows were damaged."""
+    deliver(lesotho, instance)
+    engine = create_engine(lesotho.warehouse_url)
+    u = usage_interval.c
+
+    def rows():
+        with engine.connect() as conn:
+            return (sorted(tuple(r) for r in conn.execute(sa.select(usage_interval).where(u.esiid == ACCOUNT))),
+                    sorted(tuple(r) for r in conn.execute(sa.select(billing_read))))
+
+    before = rows()
+    with engine.begin() as conn:
+        conn.execute(usage_interval.update().where(u.meter == PRIMARY).values(kwh=9.0))
+        conn.execute(billing_read.delete())
+    config = {"ops": {"rebuilt_homes": {"config": {"esiids": [ACCOUNT], "start": "2026-02-16", "end": "2026-02-18"}}}}
+    defs = build_defs(lesotho)
+    assert defs.resolve_job_def(REBUILD_HOMES_JOB).execute_in_process(run_config=config, instance=instance).success
+    assert rows() == before
+    bad = {"ops": {"rebuilt_homes": {"config": {"esiids": ["10443720000000001"], "start": "2026-02-16",
+                                                "end": "2026-02-18"}}}}
+    failed = defs.resolve_job_def(REBUILD_HOMES_JOB).execute_in_process(run_config=bad, instance=instance,
+                                                                        raise_on_error=False)
+    assert not failed.success

@@ -12,7 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.merge import dialect_insert
-from intelliwatt_pipelines.cdm.tables import register_read
+from intelliwatt_pipelines.cdm.tables import register_read, usage_interval
 
 READ_COLUMNS = ["esiid", "meter", "ts_utc", "register_kwh"]
 CHUNK_ROWS = 1_000
@@ -51,3 +51,26 @@ def reads_around(conn: sa.Connection, esiid: str, meter: str, first: pd.Timestam
     frame = pd.DataFrame([tuple(x) for x in rows], columns=READ_COLUMNS)
     frame["ts_utc"] = pd.to_datetime(frame["ts_utc"], utc=True)
     return frame
+
+
+def replace_derived(conn: sa.Connection, windows: list[tuple[str, str, pd.Timestamp, pd.Timestamp]], source: str,
+                    frame: pd.DataFrame) -> int:
+    """Derived intervals are replaced by range, not merged slot by slot: a recomputed day is the truth of its
+    reads, so a slot it no longer holds (a reset a late read revealed) must go, and an ``estimated`` slot that
+    now holds more energy must not lose to the ``actual`` part stored before. Where the stored rows of
+    ``source`` in a window equal the recomputed ones, nothing is touched (a re-delivery changes nothing).
+    Returns the rows deleted."""
+    u, deleted = usage_interval.c, 0
+    for esiid, meter, start, end in windows:
+        where = [u.esiid == esiid, u.meter == meter, u.source == source,
+                 u.ts_utc >= start.to_pydatetime(), u.ts_utc < end.to_pydatetime()]
+        stored = conn.execute(sa.select(u.ts_utc, u.interval_minutes, u.kwh, u.quality).where(*where)).all()
+        mine = frame[(frame["esiid"] == esiid) & (frame["meter"] == meter)]
+        if _rows(stored) != _rows(mine[["ts_utc", "interval_minutes", "kwh", "quality"]].itertuples(index=False)):
+            deleted += conn.execute(usage_interval.delete().where(*where)).rowcount
+    return deleted
+
+
+def _rows(rows) -> set[tuple]:
+    return {(pd.Timestamp(t).tz_convert("UTC") if pd.Timestamp(t).tzinfo else pd.Timestamp(t).tz_localize("UTC"),
+             int(m), round(float(k), 9), q) for t, m, k, q in rows}

@@ -6,6 +6,7 @@ home group, for the ESIIDs in its config or every home with raw coverage."""
 import dagster as dg
 import sqlalchemy as sa
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.cdm.day_summaries import combined_by_day, reconciliation_totals
 from intelliwatt_pipelines.cdm.tables import billing_read, billing_reconciliation, daily_completeness, usage_interval
 from intelliwatt_pipelines.defs.assets import BILLING_GROUP, GROUP, table_spec
@@ -22,7 +23,7 @@ from intelliwatt_pipelines.defs.reporting import log_events, reconciliation_day_
 from intelliwatt_pipelines.defs.resources import IngestRulesResource, RawStoreResource, WarehouseResource
 from intelliwatt_pipelines.ingest.rebuild import homes_covered, rebuild_billing_days, rebuild_homes_days
 from intelliwatt_pipelines.ingest.rebuild_groups import RebuildTotals, rebuild_in_groups
-from intelliwatt_pipelines.pii import unlike_esiid
+from intelliwatt_pipelines.pii import mask, unlike_esiid
 
 
 class HomesConfig(dg.Config):
@@ -31,12 +32,22 @@ class HomesConfig(dg.Config):
     esiids: list[str] = []
 
 
+def _unlike_ids(ids: list[str]) -> str | None:
+    """Why configured homes are refused, naming them by mask only; None when all are the market's ids."""
+    market = markets.active()
+    if market.key == markets.DEFAULT_MARKET:
+        bad = [named for e in ids if (named := unlike_esiid(e))]
+        what = "ESIID(s) are not 17 or 22 ASCII digits"
+    else:  # 1PWR: account numbers
+        bad = [mask(e) for e in ids if not market.identity.match(e)]
+        what = f"id(s) are not {market.identity_name}s ({market.identity_rule})"
+    return f"{len(bad)} configured {what}: " + ", ".join(bad[:5]) if bad else None
+
+
 def selected_homes(config: HomesConfig, engine: sa.Engine, start, end, *, billing: bool = False) -> list[str]:
     """The configured ESIIDs (checked) or every home the raw files cover on [start, end]."""
-    bad = [named for e in config.esiids if (named := unlike_esiid(e))]
-    if bad:
-        raise dg.Failure(description=f"{len(bad)} configured ESIID(s) are not 17 or 22 ASCII digits: "
-                                     + ", ".join(bad[:5]))
+    if problem := _unlike_ids(config.esiids):
+        raise dg.Failure(description=problem)
     return sorted(set(config.esiids)) or homes_covered(engine, start, end, billing=billing)
 
 

@@ -21,9 +21,10 @@ from intelliwatt_pipelines.cdm.precedence import DEFAULT_PRECEDENCE, Precedence
 from intelliwatt_pipelines.cdm.tables import billing_read_coverage, raw_file, raw_file_coverage, usage_interval
 from intelliwatt_pipelines.ingest import normalize  # files are parsed as normalize parses them whole
 from intelliwatt_pipelines.ingest.hints import file_hints
+from intelliwatt_pipelines.ingest.registers import derived
 from intelliwatt_pipelines.rawstore import RawStore
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
-from intelliwatt_pipelines.sources.frames import ReadingWindow
+from intelliwatt_pipelines.sources.frames import ParsedRegisterReads, ReadingWindow
 
 
 @dataclass
@@ -89,12 +90,11 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
         written = 0
         series = set()
         for row in files:
-            frame = normalize._canonical(normalize._parse(store, row, file_hints(conn, row, fallback_esiid), window))
+            frame, source = _file_intervals(conn, store, row, file_hints(conn, row, fallback_esiid), window)
             days = local_dates(frame["ts_utc"])
             frame = frame[frame["esiid"].isin(esiids) & (days >= start) & (days <= end)]
             series |= set(frame[SERIES].drop_duplicates().itertuples(index=False, name=None))
-            written += upsert_intervals(conn, frame, source=USAGE_SOURCES[row.kind], raw_file_id=row.id,
-                                        precedence=precedence)
+            written += upsert_intervals(conn, frame, source=source, raw_file_id=row.id, precedence=precedence)
         series |= set(previous)
         usage_buckets.invalidate_homes(conn, esiids)  # their monthly buckets follow the rewritten intervals
         dates = pd.date_range(start, end, freq="D").date
@@ -103,6 +103,15 @@ def rebuild_homes_days(engine: sa.Engine, store: RawStore, esiids: list[str], st
         reconciliation = cdm_billing.reconcile_days(conn, days, tolerance) if len(days) else pd.DataFrame()
     return RebuildOutcome(list(esiids), start, end, [r.id for r in files], deleted, written, completeness,
                           reconciliation)
+
+
+def _file_intervals(conn: sa.Connection, store: RawStore, row, hints, window: ReadingWindow) -> tuple[pd.DataFrame, str]:
+    """A covering file's canonical intervals and their source; a register file's are derived again from the
+    stored reads of the days it reaches (``ingest.registers``)."""
+    parsed = normalize._parse(store, row, hints, window)
+    if isinstance(parsed, ParsedRegisterReads):
+        return derived(conn, parsed, row.id).frame, parsed.source
+    return normalize._canonical(parsed), USAGE_SOURCES[row.kind]
 
 
 @retry_on_deadlock
@@ -120,6 +129,8 @@ def rebuild_billing_days(engine: sa.Engine, store: RawStore, esiids: list[str] |
             deleted = sum(cdm_billing.delete_reads_ending(conn, e, start, end) for e in esiids)
             for row in files:
                 parsed = normalize._parse(store, row, file_hints(conn, row, fallback_esiid), window)
+                if isinstance(parsed, ParsedRegisterReads):  # 1PWR: the registers at local midnights
+                    parsed = derived(conn, parsed, row.id).reads
                 frame = parsed.frame.assign(local_date=cdm_billing.end_dates(parsed.frame["read_end"]))
                 frame = frame[frame["esiid"].isin(esiids) & (frame["local_date"] >= start)
                               & (frame["local_date"] <= end)]

@@ -19,6 +19,7 @@ from intelliwatt_pipelines.cdm.meter_info import store_meter_info
 from intelliwatt_pipelines.cdm.meter_roles import store_meter_roles
 from intelliwatt_pipelines.cdm.normalize import touched_days
 from intelliwatt_pipelines.cdm.precedence import Precedence
+from intelliwatt_pipelines.cdm.registers import replace_derived
 from intelliwatt_pipelines.ingest.registers import derived
 from intelliwatt_pipelines.sources import ParsedIntervals
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
@@ -72,13 +73,7 @@ def write_chunk(conn: sa.Connection, row, chunk: Chunk, written: Written, tolera
     if isinstance(chunk.parsed, ParsedBillingReads):
         _write_reads(conn, row, chunk.parsed, written, tolerance)
     elif isinstance(chunk.parsed, ParsedRegisterReads):  # 1PWR registers: stored, then their deltas
-        lock_homes(conn, chunk.parsed.frame["esiid"].unique())
-        found = derived(conn, chunk.parsed, row.id)
-        written.notes += found.problems
-        _write_intervals(conn, row, Chunk(found.intervals, found.frame), written, tolerance, precedence,
-                         source=chunk.parsed.source)
-        if not found.reads.frame.empty:
-            _write_reads(conn, row, found.reads, written, tolerance)
+        _write_registers(conn, row, chunk.parsed, written, tolerance, precedence)
     elif isinstance(chunk.parsed, ParsedMeterRoles):  # the 1PWR meter registry: roles, no readings
         written.rows += store_meter_roles(conn, chunk.parsed.frame, raw_file_id=row.id,
                                           now=dt.datetime.now(dt.timezone.utc))
@@ -104,6 +99,18 @@ def _write_intervals(conn: sa.Connection, row, chunk: Chunk, written: Written, t
     completeness, reconciliation = _derived(conn, days, previous, rows, tolerance)
     written.completeness.append(completeness)
     written.reconciliation.append(reconciliation)
+
+
+def _write_registers(conn: sa.Connection, row, parsed: ParsedRegisterReads, written: Written, tolerance: Tolerance,
+                     precedence: Precedence) -> None:
+    lock_homes(conn, parsed.frame["esiid"].unique())
+    found = derived(conn, parsed, row.id)
+    written.notes += found.problems
+    replace_derived(conn, found.windows, parsed.source, found.frame)  # the recomputed days replace what was stored
+    _write_intervals(conn, row, Chunk(found.intervals, found.frame), written, tolerance, precedence,
+                     source=parsed.source)
+    if not found.reads.frame.empty:
+        _write_reads(conn, row, found.reads, written, tolerance)
 
 
 def _derived(conn: sa.Connection, days: pd.DataFrame, previous: dict, rows: int,

@@ -87,8 +87,17 @@ def parsed_registers(rows: pd.DataFrame, problems: Problems, *, kind: str, sourc
     """The valid register ``rows`` (one per meter and instant: repeats split off) with the counts and reasons;
     ``invalid`` overrides the rows ``problems`` marked (a parser that marks rows it skips)."""
     keys = ["esiid", "meter", "ts_utc"]
-    rows, clashes, repeats, reasons = split_repeats(rows[[*keys, "register_kwh"]], keys)
+    rows = rows[[*keys, "register_kwh"]]
+    exact = rows.duplicated(keep="first").to_numpy()  # exact repeats: skipped
+    rows, repeats = rows[~exact], int(exact.sum())
+    # Two different reads of one instant (the meter reports to the minute, the Lambda keeps every reading):
+    # a register only rises, so the higher is the later one; the other is skipped and the file still lands.
+    ordered = rows.sort_values("register_kwh", kind="stable")
+    same = ordered.duplicated(keys, keep="last").to_numpy()
+    rows = ordered[~same].sort_index()
+    notes = list(notes or []) + ([f"{int(same.sum())} read(s) of an instant that has a higher read too: "
+                                  "the higher kept"] if same.any() else [])
     flagged = int(problems.invalid.sum()) if invalid is None else invalid
-    return ParsedRegisterReads(kind=kind, frame=register_frame(rows), rows_read=rows_read,
-                               rows_invalid=flagged + clashes, rows_skipped=skipped + repeats,
-                               problems=problems.messages + reasons, notes=notes or [], source=source)
+    return ParsedRegisterReads(kind=kind, frame=register_frame(rows), rows_read=rows_read, rows_invalid=flagged,
+                               rows_skipped=skipped + repeats + int(same.sum()), problems=problems.messages,
+                               notes=notes, source=source)

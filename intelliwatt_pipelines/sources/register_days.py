@@ -36,7 +36,8 @@ def _meter_days(esiid: str, meter: str, group: pd.DataFrame, timezone: str, rule
     inside = midnights[(midnights >= ts[0]) & (midnights <= ts[-1])]
     rows = []
     for start, end in zip(inside[:-1], inside[1:], strict=True):
-        span = kwh[max(0, ts.searchsorted(start) - 1):ts.searchsorted(end, side="right") + 1]
+        # the pairs that overlap the day: from the last read at or before its start to the first at or after its end
+        span = kwh[max(0, ts.searchsorted(start, side="right") - 1):ts.searchsorted(end) + 1]
         if np.any(np.diff(span) < 0) or np.any(np.diff(span) > rules.max_delta_kwh):
             continue  # a reset or a rejected jump: this day's arithmetic does not hold
         begin, finish = _at(ts, kwh, start), _at(ts, kwh, end)
