@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -44,9 +45,11 @@ def two_by_two(count: int = 200) -> list[dict]:
 
 
 @pytest.fixture
-def iot_settings(settings):
+def iot_settings(settings, monkeypatch):
     # The fixture's settings keep the developer's INTELLIWATT_HOME defaults: the spool must be the test's.
-    return dataclasses.replace(settings, iot_key=IOT_KEY, iot_spool=settings.home / "iot_spool")
+    # A 1PWR deployment: meter-local hours are Maseru's, and the spool sensor exists in 1PWR markets only.
+    monkeypatch.setenv("INTELLIWATT_MARKET", "lesotho")
+    return dataclasses.replace(settings, market="lesotho", iot_key=IOT_KEY, iot_spool=settings.home / "iot_spool")
 
 
 @pytest.fixture
@@ -227,7 +230,8 @@ def test_late_readings_while_sealing_are_kept_in_a_later_raw_file(client, iot_se
 def test_the_sensor_seals_closed_hours_and_requests_one_ingest_run(client, iot_settings, instance, engine):
     readings = two_by_two()
     assert client.post("/api/v1/readings", json=readings, headers=IOT).status_code == 202
-    open_hour = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H")  # still being written: stays
+    # the meter-local (Maseru) hour now: still being written, it stays in the spool
+    open_hour = dt.datetime.now(ZoneInfo("Africa/Maseru")).strftime("%Y%m%d%H")
     assert client.post("/api/v1/readings", json=reading(METERS[0], open_hour + "00", 9.5), headers=IOT).status_code == 202
     defs = build_defs(iot_settings)
     sensor = defs.resolve_sensor_def(IOT_SPOOL_SENSOR)

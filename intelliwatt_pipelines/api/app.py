@@ -89,10 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(picture_router)  # pictures and the status page (for browsers)
     app.include_router(smt_router)  # SMT agreements, backfills, meters, API calls; the flags
     app.include_router(service_point_router)  # address search over ERCOT's premises
-    app.include_router(meter_router)  # 1PWR: meter roles, check meters against the primary per day
     app.include_router(tariff_router)  # TDU delivery charges as of a day
     app.include_router(plan_router)  # a home's plan estimates: list, detail, chart
-    app.include_router(readings_router)  # 1PWR IoT readings pushed one at a time, spooled per meter-hour
+    if settings.market != markets.DEFAULT_MARKET:  # 1PWR's routes, in its markets only
+        app.include_router(meter_router)  # meter roles, check meters against the primary per day
+        app.include_router(readings_router)  # IoT readings pushed one at a time, spooled per meter-hour
     return app
 
 

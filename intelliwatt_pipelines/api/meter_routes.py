@@ -14,7 +14,7 @@ from intelliwatt_pipelines.api import reads
 from intelliwatt_pipelines.api.auth import require_consumer
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.routing import ERRORS, Esiid, Instant, accepts_json, render, valid_esiid
-from intelliwatt_pipelines.api.timeparams import parse_day
+from intelliwatt_pipelines.api.timeparams import local_zone, parse_day
 from intelliwatt_pipelines.cdm.billing import Tolerance
 from intelliwatt_pipelines.cdm.fields.meters import ROLES
 from intelliwatt_pipelines.cdm.meter_roles import check_vs_primary, roles_of
@@ -55,7 +55,7 @@ def meter_checks(request: Request, esiid: Esiid, start: Instant = None, end: Ins
     """The meters' roles and, per local day in [start, end] (default: the last 31 days), each check meter's
     kWh against the primary's."""
     valid_esiid(esiid)
-    last = parse_day(end, "end") or dt.datetime.now(dt.timezone.utc).date()
+    last = parse_day(end, "end") or dt.datetime.now(local_zone()).date()
     first = parse_day(start, "start") or last - dt.timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
         raise ApiError(422, "invalid_parameter", "end must not be before start")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from intelliwatt_pipelines.api.errors import ApiError
 from intelliwatt_pipelines.api.pictures import CalendarDay
 from intelliwatt_pipelines.api.timeparams import local_midnight, local_zone
+from intelliwatt_pipelines.cdm.meter_roles import excluded_meters
 from intelliwatt_pipelines.cdm.tables import daily_completeness, raw_file, usage_interval
 
 dc, ui = daily_completeness.c, usage_interval.c
@@ -70,14 +71,17 @@ def _epoch_hour(dialect: str):
 
 def hourly_kwh(conn: sa.Connection, esiid: str, channel: str, first: dt.date,
                last: dt.date) -> dict[tuple[dt.date, int], float]:
-    """kWh of real readings (actual, estimated) per (local day, local hour), summed over meters.
-    Grouped by UTC hour in the database (at most 25 rows a day), then put on Central clocks:
-    the two 01:00 hours of a fall-back day land on the same key and add up."""
+    """kWh of real readings (actual, estimated) per (local day, local hour), summed over meters (not check
+    or backup meters: they measure the same energy again)."""
+    # Grouped by UTC hour in the database (at most 25 rows a day), then put on local clocks: the two 01:00
+    # hours of a fall-back day land on the same key and add up.
     hour = _epoch_hour(conn.dialect.name).label("hour")
+    others = excluded_meters(conn, esiid)
     rows = conn.execute(sa.select(hour, sa.func.sum(ui.kwh))
                         .where(ui.esiid == esiid, ui.channel == channel, ui.quality.in_(("actual", "estimated")),
                                ui.ts_utc >= local_midnight(first),
-                               ui.ts_utc < local_midnight(last + dt.timedelta(days=1)))
+                               ui.ts_utc < local_midnight(last + dt.timedelta(days=1)),
+                               *([ui.meter.not_in(sorted(others))] if others else []))
                         .group_by(hour)).all()
     out: dict[tuple[dt.date, int], float] = {}
     for epoch_hour, kwh in rows:

@@ -162,9 +162,10 @@ def summary(conn: sa.Connection, esiid: str) -> dict:
     lasts = [s["last_interval"] for s in out if s["last_interval"]]
     roles = {r["meter"]: r["role"] for r in roles_of(conn, esiid)}
     for s in out:
-        s["role"] = roles.get(s["meter"])
+        if roles:  # 1PWR accounts with registered meters; a Texas home's series are as they always were
+            s["role"] = roles.get(s["meter"])
     # check and backup meters (1PWR) are reported per series but are not what the customer used
-    counted = [s for s in out if s["role"] in (None, "primary")]
+    counted = [s for s in out if s.get("role") in (None, "primary")]
     consumption = [s for s in counted if s["channel"] == "consumption"]
     return {
         "first_interval": min(firsts) if firsts else None,

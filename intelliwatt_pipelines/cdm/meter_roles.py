@@ -20,11 +20,13 @@ COMPARISON_COLUMNS = ["esiid", "local_date", "primary_meter", "check_meter", "pr
 
 
 def store_meter_roles(conn: sa.Connection, frame: pd.DataFrame, *, raw_file_id: int, now: dt.datetime) -> int:
-    """Upsert (esiid, meter, role) rows. Promoting a meter to primary demotes the account's other primary to
-    ``check`` (one primary per account; the registry need not list the old one again)."""
+    """Upsert (esiid, meter, role) rows. A meter serves one account: listed under another, it moves there (its
+    readings bind to the new account from then on). Promoting a meter to primary demotes the account's other
+    primary to ``check`` (one primary per account; the registry need not list the old one again)."""
     rows = frame[["esiid", "meter", "role"]].drop_duplicates(["esiid", "meter"], keep="last")
     m = meter_role.c
     for esiid, meter, role in rows.itertuples(index=False):
+        conn.execute(meter_role.delete().where(m.meter == meter, m.esiid != esiid))
         if role == "primary":
             conn.execute(meter_role.update().where(m.esiid == esiid, m.meter != meter, m.role == "primary")
                          .values(role="check", updated_at=now))
@@ -59,8 +61,8 @@ def excluded_meters(conn: sa.Connection, esiid: str) -> set[str]:
 
 def check_vs_primary(conn: sa.Connection, first: dt.date, last: dt.date, tolerance: Tolerance = DEFAULT_TOLERANCE,
                      esiid: str | None = None) -> pd.DataFrame:
-    """Per account, check meter and local day in [first, last] where both it and the primary have
-    readings: their kWh (daily_completeness.kwh_real) and whether they agree within ``tolerance`` of the
+    """Per account, check meter and local day in [first, last] where both it and the primary are complete
+    (a day cut by the data's edge, or one a lagging source has not filled yet, is not compared): their kWh (daily_completeness.kwh_real) and whether they agree within ``tolerance`` of the
     primary's kWh (``match`` or ``mismatch``). ``esiid``: only that account."""
     primary, check = meter_role.alias("p"), meter_role.alias("c")
     pd_, cd = daily_completeness.alias("pd"), daily_completeness.alias("cd")
@@ -71,7 +73,7 @@ def check_vs_primary(conn: sa.Connection, first: dt.date, last: dt.date, toleran
                      .join(cd, sa.and_(cd.c.esiid == check.c.esiid, cd.c.meter == check.c.meter,
                                        cd.c.channel == pd_.c.channel, cd.c.local_date == pd_.c.local_date)))
         .where(primary.c.role == "primary", pd_.c.channel == "consumption", pd_.c.local_date.between(first, last),
-               pd_.c.actual_intervals > 0, cd.c.actual_intervals > 0,
+               pd_.c.status == "complete", cd.c.status == "complete",  # a part day would always disagree
                *([primary.c.esiid == esiid] if esiid else []))
         .order_by(primary.c.esiid, pd_.c.local_date, check.c.meter))
     rows = conn.execute(query).all()

@@ -50,10 +50,10 @@ def parser() -> tuple:
     p = sub.add_parser("backfill", parents=[runs], help="rebuild local days from the stored raw files: some homes "
                                                         "(--esiid, repeatable) in one run, or every home")
     p.add_argument("--esiid", action="append", default=[], type=esiid_arg,
-                   help="a home to rebuild: an ESIID, 17 or 22 digits (1PWR markets: an account "
-                        "number NNNNSSS); repeat for several")
-    p.add_argument("--start", required=True, type=day_arg, help="first local day (America/Chicago; INTELLIWATT_MARKET's zone), YYYY-MM-DD")
-    p.add_argument("--end", required=True, type=day_arg, help="last local day, YYYY-MM-DD")
+                   help="a home to rebuild, 17 or 22 digits (repeat for several; 1PWR markets: "
+                        "an account number NNNNSSS)")
+    p.add_argument("--start", required=True, type=day_arg, help="first Central day, YYYY-MM-DD (1PWR markets: its local day)")
+    p.add_argument("--end", required=True, type=day_arg, help="last Central day, YYYY-MM-DD (1PWR markets: its local day)")
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("reprocess", parents=[runs],
                        help="process stored raw files again from their bytes (e.g. quarantined ones)")

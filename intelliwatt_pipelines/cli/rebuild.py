@@ -24,7 +24,7 @@ def cmd_backfill(settings: Settings, args) -> int:
     first, today = dt.date.fromisoformat(partition_start(settings)), central_today()
     if start < first or end > today:
         raise UsageError(f"--start and --end must be within the day partitions, {first} (INTELLIWATT_PARTITION_START, "
-                         f"or the first month with data) to {today} (today, local time); got {start}..{end}")
+                         f"or the first month with data) to {today} (today, {local_clock()}); got {start}..{end}")
     if esiids and (end - start).days >= MAX_DAYS:
         raise UsageError(f"{(end - start).days + 1} days asked with --esiid; rebuild at most {MAX_DAYS} days "
                          "per run (split the range, or leave out --esiid to rebuild every home's days)")
@@ -33,6 +33,13 @@ def cmd_backfill(settings: Settings, args) -> int:
     if esiids:
         return rebuild_some_homes(settings, args, report, engine, esiids)
     return rebuild_every_home(settings, args, report, engine)
+
+
+def local_clock() -> str:
+    """How the messages name the clock days are counted on: Central in Texas, local in 1PWR's markets."""
+    from intelliwatt_pipelines import markets
+
+    return "Central" if markets.active().key == markets.DEFAULT_MARKET else "local time"
 
 
 def central_today() -> dt.date:

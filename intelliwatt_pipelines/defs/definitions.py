@@ -6,10 +6,12 @@ import os
 
 import dagster as dg
 
+from intelliwatt_pipelines import markets
 from intelliwatt_pipelines.config import Settings
 from intelliwatt_pipelines.defs.assets import RUN_EXECUTOR
 from intelliwatt_pipelines.defs.checks import (
     ALL_CHECKS,
+    ONEPWR_CHECKS,
     billing_reads_plausible,
     billing_reconciliation_mismatches,
     daily_completeness_threshold,
@@ -87,21 +89,28 @@ def api_links(settings: Settings) -> dict:
                 f"[status page]({base}{STATUS_PAGE}) links them for the homes with gaps.")}
 
 
+def onepwr(settings: Settings) -> bool:
+    """A 1PWR deployment (INTELLIWATT_MARKET lesotho, benin or zambia): its pulls, spool sensor and check
+    meters are defined there only, so a Texas deployment's definitions stay as they were."""
+    return settings.market != markets.DEFAULT_MARKET
+
+
 def _delivery_sensors(settings: Settings, ingest_job) -> list[dg.SensorDefinition]:
     """The inbox, SFTP and upload sensors: running unless INTELLIWATT_FLAG_SMT is off (SFTP also needs a host);
-    the IoT spool's, running when INTELLIWATT_IOT_KEY is set."""
+    in 1PWR's markets, the IoT spool's, running when INTELLIWATT_IOT_KEY is set."""
     on, off = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
     return [build_inbox_sensor(ingest_job, INBOX_SOURCE, on if settings.flag_smt else off),
             build_inbox_sensor(ingest_job, SFTP_SOURCE, on if settings.flag_smt and settings.sftp_host else off),
             build_upload_sensor(ingest_job, settings.inbox_batch_files, on if settings.flag_smt else off),
-            build_iot_spool_sensor(ingest_job, settings)]
+            *([build_iot_spool_sensor(ingest_job, settings)] if onepwr(settings) else [])]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
     days = day_partitions(partition_start(settings))
     freshness = delivery_freshness(settings)
+    checks = [*ALL_CHECKS, *(ONEPWR_CHECKS if onepwr(settings) else [])]
     ingest_job = dg.define_asset_job(
-        INGEST_JOB, executor_def=RUN_EXECUTOR, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*ALL_CHECKS),
+        INGEST_JOB, executor_def=RUN_EXECUTOR, selection=dg.AssetSelection.assets(RAW_FILES) | dg.AssetSelection.checks(*checks),
         description="Capture and normalize a batch of inbox files; one materialization per asset per Central "
                     "day written.")
     rebuild_job = dg.define_asset_job(
@@ -123,7 +132,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 build_usage_asset(days, settings.backfill_days_per_run, freshness, api_links(settings)),
                 build_billing_asset(days, settings.backfill_days_per_run, freshness),
                 smt_agreements_asset, smt_subscriptions_asset, *reference["assets"]],
-        asset_checks=[*ALL_CHECKS, *reference["asset_checks"]],
+        asset_checks=[*checks, *reference["asset_checks"]],
         jobs=[ingest_job, rebuild_job, billing_job, build_rebuild_homes_job(days), build_smt_energydata_job(),
               *build_smt_lifecycle_jobs(), *reference["jobs"]],
         schedules=[*build_smt_schedules(settings), *reference["schedules"]],
@@ -135,9 +144,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
 
 def _reference_defs(settings: Settings) -> dict:
     """The reference-data definitions (WattBuy, ERCOT, tariffs), the plan analyzer, the warehouse's
-    partition upkeep and 1PWR's SparkMeter pulls, each module's lists joined."""
+    partition upkeep and, in 1PWR's markets, the SparkMeter pulls, each module's lists joined."""
     parts = [build_ercot_defs(settings), build_wattbuy_defs(settings), build_tariff_defs(settings),
-             build_plan_defs(settings), build_partition_defs(settings), build_onepwr_defs(settings)]
+             build_plan_defs(settings), build_partition_defs(settings),
+             *([build_onepwr_defs(settings)] if onepwr(settings) else [])]
     return {key: ({k: v for part in parts for k, v in part[key].items()} if key == "resources"
                   else [item for part in parts for item in part[key]])
             for key in ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")}
