@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import hmac
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +35,7 @@ from pydantic import (
 from starlette.concurrency import run_in_threadpool
 
 from intelliwatt_pipelines.api import models
+from intelliwatt_pipelines.api.auth import secret_matches
 from intelliwatt_pipelines.api.errors import ApiError, friendly_validation
 from intelliwatt_pipelines.api.relay import read_bounded
 from intelliwatt_pipelines.api.routing import NOT_ACCEPTABLE, accepts_json, render
@@ -104,7 +104,7 @@ def require_iot_key(request: Request, key: str | None = Security(IOT_KEY_HEADER)
     secret = request.app.state.settings.iot_key
     if not secret:
         raise ApiError(404, "not_found", "push ingestion is off (INTELLIWATT_IOT_KEY is not set)")
-    if not key or not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), secret.encode()):
+    if not secret_matches(key, [secret]):
         raise ApiError(401, "unauthorized", "this route needs a valid X-IoT-Key header")
 
 
