@@ -280,8 +280,10 @@ def test_ercot_extract_job_applies_the_ercot_folder(settings, instance, engine, 
 
 # --- memory ---------------------------------------------------------------------------------------------
 
+# VmHWM, not ru_maxrss: Linux carries the forking process's RSS into a child's ru_maxrss across exec,
+# so inside a full-suite worker that has grown, ru_maxrss reported the worker's size, not the load's.
 MEMORY_PROBE = """
-import datetime as dt, json, resource, sys
+import datetime as dt, json, sys
 from pathlib import Path
 from intelliwatt_pipelines.cdm.warehouse import create_engine, migrate
 from intelliwatt_pipelines.ingest import ercot
@@ -290,8 +292,11 @@ engine = create_engine(sys.argv[1]); migrate(engine)
 store = LocalRawStore(sys.argv[3]); now = dt.datetime.now(dt.timezone.utc)
 ercot.take_local(engine, store, Path(sys.argv[2]), now=now)
 outcomes = ercot.apply_pending(engine, store, now=now)
+def peak_rss_mib():
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    return int(hwm.split()[1]) / 1024
 print(json.dumps({"status": [o.status for o in outcomes], "rows": sum(o.rows_applied for o in outcomes),
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": peak_rss_mib()}))
 """
 
 
@@ -314,8 +319,8 @@ def load_peak(postgres_url, tmp_path, rows: int) -> dict:
 
 @pytest.mark.slow
 def test_a_million_row_full_file_loads_with_bounded_memory(postgres_url, tmp_path):
-    """Memory does not grow with the file: 1M rows peak no more than 100 MiB above 200k rows (306 MiB
-    measured for 1M alone; once 554 MiB inside a loaded full-suite run, so the absolute cap is 600)."""
+    """Memory does not grow with the file: 1M rows peak no more than 100 MiB above 200k rows, and under
+    600 MiB (346 MiB measured for 1M, the same when the forking process holds 600 MiB)."""
     small, large = load_peak(postgres_url, tmp_path, 200_000), load_peak(postgres_url, tmp_path, 1_000_000)
     assert large["status"] == ["applied"] and large["rows"] == 1_000_000
     assert large["peak_rss_mib"] - small["peak_rss_mib"] < 100, (small, large)
