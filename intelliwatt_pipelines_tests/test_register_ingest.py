@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.meter_roles import meter_accounts
-from intelliwatt_pipelines.cdm.tables import billing_read, raw_file, usage_interval
+from intelliwatt_pipelines.cdm.tables import billing_read, billing_reconciliation, raw_file, usage_interval
 from intelliwatt_pipelines.ingest.capture import capture_bytes
 from intelliwatt_pipelines.ingest.normalize import normalize_raw_file
 
@@ -119,3 +119,20 @@ def test_a_meter_listed_under_another_account_moves_there(engine, ingest):
     assert ingest(json.dumps(reading).encode(), "a.json").status == "normalized"
     with engine.connect() as conn:
         assert set(conn.execute(sa.select(usage_interval.c.esiid).distinct()).scalars()) == {"0009MAK"}
+
+
+def test_a_daily_read_that_a_late_reset_breaks_is_withdrawn(engine, ingest):
+    """00:00, 12:00 and the next 00:00 give the day's read (2.00 kWh); a late read at 18:00 below the
+    12:00 one shows a reset inside the day, whose register arithmetic then no longer holds: the read and
+    its reconciliation go: what is stored is again what all the reads say."""
+    whole_day = [{"meter_id": METER, "timestamp": ts, "energy_active": kwh}
+                 for ts, kwh in (("202602170000", 3.00), ("202602171200", 4.00), ("202602180000", 5.00))]
+    assert ingest(json.dumps(whole_day).encode(), "a.json").status == "normalized"
+    _, reads = stored(engine)
+    assert [r.kwh_total for r in reads] == [pytest.approx(2.00)]
+    late = [{"meter_id": METER, "timestamp": "202602171800", "energy_active": 0.50}]
+    outcome = ingest(json.dumps(late).encode(), "b.json")
+    assert outcome.status == "normalized"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(billing_reconciliation)).scalar() == 0
+    assert stored(engine)[1] == []

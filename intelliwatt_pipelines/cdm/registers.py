@@ -12,7 +12,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from intelliwatt_pipelines.cdm.merge import dialect_insert
-from intelliwatt_pipelines.cdm.tables import register_read, usage_interval
+from intelliwatt_pipelines.cdm.tables import (
+    READ_KEY,
+    billing_read,
+    billing_reconciliation,
+    register_read,
+    usage_interval,
+)
 
 READ_COLUMNS = ["esiid", "meter", "ts_utc", "register_kwh"]
 CHUNK_ROWS = 1_000
@@ -71,6 +77,36 @@ def replace_derived(conn: sa.Connection, windows: list[tuple[str, str, pd.Timest
     return deleted
 
 
+def withdraw_reads(conn: sa.Connection, windows: list[tuple[str, str, pd.Timestamp, pd.Timestamp]], source: str,
+                   reads: pd.DataFrame) -> int:
+    """A daily read of ``source`` inside a recomputed window that the recomputation no longer gives (a reset a
+    late read revealed inside its day) is deleted with its reconciliation, as ``replace_derived`` does for
+    intervals; the reads it still gives are upserted by the caller. Returns the reads deleted."""
+    b, deleted = billing_read.c, 0
+    given = {(e, m, _utc(s), _utc(t)) for e, m, s, t in reads[["esiid", "meter", "read_start", "read_end"]]
+             .itertuples(index=False)}
+    for esiid, meter, start, end in windows:
+        stored = conn.execute(sa.select(b.channel, b.read_start, b.read_end).where(
+            b.esiid == esiid, b.meter == meter, b.source == source,
+            b.read_start >= start.to_pydatetime(), b.read_end <= end.to_pydatetime())).all()
+        for channel, read_start, read_end in stored:
+            if (esiid, meter, _utc(read_start), _utc(read_end)) not in given:
+                deleted += _delete_read(conn, (esiid, meter, channel, read_start, read_end, source))
+    return deleted
+
+
+def _delete_read(conn: sa.Connection, key: tuple) -> int:
+    """Delete one billing read (by ``READ_KEY``) and its reconciliation row."""
+    def where(table: sa.Table) -> list:
+        return [table.c[name] == value for name, value in zip(READ_KEY, key, strict=True)]
+    conn.execute(billing_reconciliation.delete().where(*where(billing_reconciliation)))
+    return conn.execute(billing_read.delete().where(*where(billing_read))).rowcount
+
+
+def _utc(t) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")
+
+
 def _rows(rows) -> set[tuple]:
-    return {(pd.Timestamp(t).tz_convert("UTC") if pd.Timestamp(t).tzinfo else pd.Timestamp(t).tz_localize("UTC"),
-             int(m), round(float(k), 9), q) for t, m, k, q in rows}
+    return {(_utc(t), int(m), round(float(k), 9), q) for t, m, k, q in rows}

@@ -19,7 +19,7 @@ from intelliwatt_pipelines.cdm.meter_info import store_meter_info
 from intelliwatt_pipelines.cdm.meter_roles import store_meter_roles
 from intelliwatt_pipelines.cdm.normalize import touched_days
 from intelliwatt_pipelines.cdm.precedence import Precedence
-from intelliwatt_pipelines.cdm.registers import replace_derived
+from intelliwatt_pipelines.cdm.registers import replace_derived, withdraw_reads
 from intelliwatt_pipelines.ingest.registers import derived
 from intelliwatt_pipelines.sources import ParsedIntervals
 from intelliwatt_pipelines.sources.detect import USAGE_SOURCES
@@ -107,6 +107,7 @@ def _write_registers(conn: sa.Connection, row, parsed: ParsedRegisterReads, writ
     found = derived(conn, parsed, row.id)
     written.notes += found.problems
     replace_derived(conn, found.windows, parsed.source, found.frame)  # the recomputed days replace what was stored
+    withdraw_reads(conn, found.windows, parsed.source, found.reads.frame)
     _write_intervals(conn, row, Chunk(found.intervals, found.frame), written, tolerance, precedence,
                      source=parsed.source)
     if not found.reads.frame.empty:
