@@ -11,14 +11,10 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
+from intelliwatt_pipelines.cdm.billing import drop_orphan_reconciliation
 from intelliwatt_pipelines.cdm.merge import dialect_insert
-from intelliwatt_pipelines.cdm.tables import (
-    READ_KEY,
-    billing_read,
-    billing_reconciliation,
-    register_read,
-    usage_interval,
-)
+from intelliwatt_pipelines.cdm.normalize import local_dates
+from intelliwatt_pipelines.cdm.tables import billing_read, register_read, usage_interval
 
 READ_COLUMNS = ["esiid", "meter", "ts_utc", "register_kwh"]
 CHUNK_ROWS = 1_000
@@ -80,27 +76,24 @@ def replace_derived(conn: sa.Connection, windows: list[tuple[str, str, pd.Timest
 def withdraw_reads(conn: sa.Connection, windows: list[tuple[str, str, pd.Timestamp, pd.Timestamp]], source: str,
                    reads: pd.DataFrame) -> int:
     """A daily read of ``source`` inside a recomputed window that the recomputation no longer gives (a reset a
-    late read revealed inside its day) is deleted with its reconciliation, as ``replace_derived`` does for
+    late read revealed inside its day) is deleted, and then its reconciliation, as ``replace_derived`` does for
     intervals; the reads it still gives are upserted by the caller. Returns the reads deleted."""
     b, deleted = billing_read.c, 0
     given = {(e, m, _utc(s), _utc(t)) for e, m, s, t in reads[["esiid", "meter", "read_start", "read_end"]]
              .itertuples(index=False)}
     for esiid, meter, start, end in windows:
-        stored = conn.execute(sa.select(b.channel, b.read_start, b.read_end).where(
-            b.esiid == esiid, b.meter == meter, b.source == source,
-            b.read_start >= start.to_pydatetime(), b.read_end <= end.to_pydatetime())).all()
-        for channel, read_start, read_end in stored:
-            if (esiid, meter, _utc(read_start), _utc(read_end)) not in given:
-                deleted += _delete_read(conn, (esiid, meter, channel, read_start, read_end, source))
+        where = [b.esiid == esiid, b.meter == meter, b.source == source,
+                 b.read_start >= start.to_pydatetime(), b.read_end <= end.to_pydatetime()]
+        stale = [(channel, read_start, read_end) for channel, read_start, read_end
+                 in conn.execute(sa.select(b.channel, b.read_start, b.read_end).where(*where))
+                 if (esiid, meter, _utc(read_start), _utc(read_end)) not in given]
+        for channel, read_start, read_end in stale:
+            deleted += conn.execute(billing_read.delete().where(
+                *where, b.channel == channel, b.read_start == read_start, b.read_end == read_end)).rowcount
+        if stale:
+            first, last = local_dates(pd.Series([start, end - pd.Timedelta(seconds=1)]))
+            drop_orphan_reconciliation(conn, esiid, first, last)
     return deleted
-
-
-def _delete_read(conn: sa.Connection, key: tuple) -> int:
-    """Delete one billing read (by ``READ_KEY``) and its reconciliation row."""
-    def where(table: sa.Table) -> list:
-        return [table.c[name] == value for name, value in zip(READ_KEY, key, strict=True)]
-    conn.execute(billing_reconciliation.delete().where(*where(billing_reconciliation)))
-    return conn.execute(billing_read.delete().where(*where(billing_read))).rowcount
 
 
 def _utc(t) -> pd.Timestamp:
